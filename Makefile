@@ -1,0 +1,53 @@
+# Everything runs in containers: Docker (with Compose) is all a machine needs.
+# `make` alone lists the targets.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+# `make test` runs its own copy of the stack, under its own project name, with
+# its own volumes and a random local port, so it never touches (or collides
+# with) the stack `docker compose up` runs.
+TEST_PROJECT ?= $(notdir $(CURDIR))-test
+TEST_COMPOSE := HTTP_PORT=127.0.0.1:0 docker compose --project-name $(TEST_PROJECT) --profile test
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+.PHONY: up
+up: ## Build and run the stack on http://localhost:8000 (Ctrl-C stops it)
+	docker compose up --build
+
+.PHONY: down
+down: ## Stop the stack; its data stays (docker compose down -v removes it too)
+	docker compose down
+
+.PHONY: test
+test: ## Lint, build, start a throwaway stack, run every test through it, remove it
+	@set -euo pipefail; \
+	trap 'echo "==> removing the test stack"; $(TEST_COMPOSE) down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1' EXIT; \
+	echo "==> building images"; \
+	$(TEST_COMPOSE) build --quiet; \
+	echo "==> ruff (lint and format)"; \
+	$(TEST_COMPOSE) run --rm --no-deps tests sh -c 'ruff check . && ruff format --check .'; \
+	echo "==> starting the stack (asgi with two replicas)"; \
+	$(TEST_COMPOSE) up --detach --wait --quiet-pull --scale asgi=2 nginx; \
+	echo "==> pytest: unit tests, then the whole stack through nginx"; \
+	$(TEST_COMPOSE) run --rm --no-deps tests pytest
+
+.PHONY: lint
+lint: ## Fix what ruff can fix, in the working tree
+	docker compose --profile test run --rm --no-deps --user "$$(id -u):$$(id -g)" \
+	  --volume "$(CURDIR):/app" tests \
+	  sh -c 'ruff check --fix . && ruff format .'
+
+.PHONY: requirements
+requirements: ## Regenerate the pinned requirements/*.txt from *.in (ARGS=--upgrade for newer pins)
+	docker run --rm --volume "$(CURDIR)/requirements:/requirements" --workdir /requirements \
+	  --env CUSTOM_COMPILE_COMMAND="make requirements" \
+	  python:3.13-slim sh -c 'pip install --quiet --root-user-action=ignore pip-tools && \
+	  for name in base production dev; do \
+	    echo "==> $$name.txt"; \
+	    pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	      $(ARGS) --output-file "$$name.txt" "$$name.in"; \
+	  done'

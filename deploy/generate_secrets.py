@@ -1,0 +1,51 @@
+"""Make the stack's secrets on first start, and keep them in the `secrets` volume.
+
+Run once by the `secrets` service in docker-compose.yml, before anything else.
+Nothing here is ever in the repository or an image: the files are made inside the
+volume, and stay there across restarts (`docker compose down -v` removes them).
+
+    django_secret_key   DJANGO_SECRET_KEY for web, asgi and migrate (via _FILE)
+    postgres_password   the db service's POSTGRES_PASSWORD_FILE
+    pgpass              the same password for the app, via libpq's PGPASSFILE
+
+DJANGO_SECRET_KEY, when set for this service, replaces the stored key.
+"""
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+SECRETS_DIR = Path(sys.argv[1] if len(sys.argv) > 1 else "/secrets")
+
+
+def secret_write(name: str, value: str, *, mode: int) -> None:
+    """Write atomically, so a reader never sees half a file."""
+    path = SECRETS_DIR / name
+    partial = path.with_suffix(".partial")
+    partial.write_text(value)
+    partial.chmod(mode)
+    partial.replace(path)
+
+
+def main() -> None:
+    given_key = os.environ.get("DJANGO_SECRET_KEY", "")
+    if given_key:
+        secret_write("django_secret_key", given_key, mode=0o600)
+        print("secrets: using DJANGO_SECRET_KEY from the environment")
+    elif not (SECRETS_DIR / "django_secret_key").exists():
+        secret_write("django_secret_key", secrets.token_urlsafe(50), mode=0o600)
+        print("secrets: made a new Django secret key")
+
+    if not (SECRETS_DIR / "postgres_password").exists():
+        password = secrets.token_urlsafe(32)  # URL-safe: no ':' or '\' to escape in pgpass
+        # libpq ignores a pgpass file that others can read. Written first: the
+        # password file below is what marks the pair as made.
+        secret_write("pgpass", f"*:*:*:*:{password}\n", mode=0o600)
+        # Readable by the db container's own user, which is not this one.
+        secret_write("postgres_password", password, mode=0o644)
+        print("secrets: made a new PostgreSQL password")
+
+
+if __name__ == "__main__":
+    main()

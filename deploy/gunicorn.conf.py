@@ -1,0 +1,65 @@
+"""Gunicorn's settings for the `web` service. https://docs.gunicorn.org/en/stable/settings.html
+
+Started by deploy/start-web.sh. Only nginx reaches Gunicorn: it buffers slow
+clients, so every value here can assume a fast, trusted peer.
+"""
+
+import math
+import os
+from pathlib import Path
+
+from project.env import env
+
+
+def cpu_limit() -> float:
+    """CPUs this container may use: its cgroup quota when one is set (docker
+    --cpus, Kubernetes limits), otherwise the CPUs it may be scheduled on.
+    os.cpu_count() alone would see every core of the host."""
+    cpu_max = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
+    if cpu_max.exists():
+        quota, period = cpu_max.read_text().split()
+        if quota != "max":
+            return int(quota) / int(period)
+    return len(os.sched_getaffinity(0))
+
+
+# Listen where nginx's proxy_pass points (nginx/default.conf.template).
+bind = "0.0.0.0:8000"
+
+# WEB_CONCURRENCY is the usual variable for the worker count; unset or 0 means
+# two per CPU plus one, which keeps the CPUs busy while some workers wait on
+# PostgreSQL or Redis.
+workers = env.int("WEB_CONCURRENCY", default=0) or 2 * math.ceil(cpu_limit()) + 1
+
+# Threads let one worker overlap the requests that wait on I/O, at the memory
+# cost of one process.
+worker_class = "gthread"
+threads = 4
+
+# A worker silent for this long is killed and replaced. Well above any honest
+# request; nginx gives up on Gunicorn after 60 s (proxy_read_timeout).
+timeout = 30
+
+# On SIGTERM, requests in flight get this long to finish. Shorter than the
+# stop_grace_period in docker-compose.yml (30 s), so Docker never has to
+# SIGKILL a worker mid-request.
+graceful_timeout = 25
+
+# nginx keeps connections to Gunicorn open between requests for this long.
+keepalive = 5
+
+# Replace each worker after about a thousand requests, so a slow leak in any
+# library never grows without bound. The jitter keeps workers from all
+# restarting at once.
+max_requests = 1000
+max_requests_jitter = 100
+
+# Workers' heartbeat files in memory: on a container's overlay file system a
+# slow disk write can look like a hung worker.
+worker_tmp_dir = "/dev/shm"  # noqa: S108 (a tmpfs every container has)
+
+# Logs to stdout/stderr, where Docker collects them. The client address is the
+# one nginx saw, which it passes in X-Forwarded-For.
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

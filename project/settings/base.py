@@ -1,0 +1,196 @@
+"""Settings every environment shares.
+
+Read top to bottom; dev.py, production.py and test.py change only what they
+name. Every environment variable read here is listed in .env.example and in the
+README. https://docs.djangoproject.com/en/5.2/ref/settings/
+"""
+
+from urllib.parse import urlsplit, urlunsplit
+
+from project.env import BASE_DIR, env
+
+# ---------------------------------------------------------------------------
+# Core
+# https://docs.djangoproject.com/en/5.2/ref/settings/#core-settings
+# ---------------------------------------------------------------------------
+# SECRET_KEY and ALLOWED_HOSTS are set by each environment module: production
+# requires them from the environment, dev and test make their own.
+DEBUG = False
+
+ROOT_URLCONF = "project.urls"
+WSGI_APPLICATION = "project.wsgi.application"
+ASGI_APPLICATION = "project.asgi.application"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+INSTALLED_APPS = [
+    # daphne first: it makes `runserver` serve ASGI, WebSockets included.
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "apps.health",
+    "apps.demo",
+]
+
+MIDDLEWARE = [
+    # First: answers /healthz and /readyz for probes that know no allowed host.
+    "apps.health.middleware.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "project.sessions.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# ---------------------------------------------------------------------------
+# Database: PostgreSQL in the stack, SQLite when DATABASE_URL is unset
+# https://docs.djangoproject.com/en/5.2/ref/settings/#databases
+# ---------------------------------------------------------------------------
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# Keep connections open between requests, and check them before reuse so a
+# PostgreSQL restart costs one failed check rather than a failed request.
+DATABASES["default"]["CONN_MAX_AGE"] = 60
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Fail fast when PostgreSQL is unreachable, rather than hang a worker.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+
+# ---------------------------------------------------------------------------
+# Redis: cache, sessions and channel layer
+# ---------------------------------------------------------------------------
+# One Redis server, three logical databases, so that each use can be flushed,
+# inspected or moved to its own server without touching the others:
+#   /0  cache          (django-redis, CACHES["default"])
+#   /1  sessions       (django-redis, CACHES["sessions"], in front of PostgreSQL)
+#   /2  channel layer  (channels-redis, CHANNEL_LAYERS["default"])
+# REDIS_URL names the server (redis://host:6379); these numbers replace any
+# database number in it. Without REDIS_URL (a plain virtualenv) each process
+# keeps all three in memory; production.py refuses that.
+REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_DATABASES = {"cache": 0, "sessions": 1, "channels": 2}
+
+
+def redis_url(use: str) -> str:
+    """REDIS_URL pointed at the logical database kept for `use`."""
+    parts = urlsplit(REDIS_URL)
+    return urlunsplit(parts._replace(path=f"/{REDIS_DATABASES[use]}"))
+
+
+def redis_cache(use: str, **options) -> dict:
+    return {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": redis_url(use),
+        "OPTIONS": {
+            # Short timeouts: a Redis outage should cost a request milliseconds,
+            # not a worker's whole timeout.
+            "SOCKET_CONNECT_TIMEOUT": 1,
+            "SOCKET_TIMEOUT": 1,
+            **options,
+        },
+    }
+
+
+if REDIS_URL:
+    CACHES = {
+        "default": redis_cache("cache"),
+        # Sessions read through this cache and fall back to the database when it
+        # fails, so errors are logged and ignored rather than raised.
+        "sessions": redis_cache("sessions", IGNORE_EXCEPTIONS=True),
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url("channels")]},
+        }
+    }
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "sessions": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "sessions",
+        },
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# django-redis logs what IGNORE_EXCEPTIONS swallows, so outages show in the logs.
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+
+# ---------------------------------------------------------------------------
+# Sessions: served from Redis, kept in PostgreSQL
+# https://docs.djangoproject.com/en/5.2/topics/http/sessions/
+# ---------------------------------------------------------------------------
+# PostgreSQL is the source of truth and Redis holds a copy, which is used only
+# when it is provably the newest (project/sessions.py explains how). When Redis
+# is down, sessions are read from and written to PostgreSQL alone.
+SESSION_ENGINE = "project.sessions"
+SESSION_CACHE_ALIAS = "sessions"
+
+# ---------------------------------------------------------------------------
+# Static files: hashed names, collected into the nginx image at build time
+# https://docs.djangoproject.com/en/5.2/howto/static-files/deployment/
+# ---------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}
+
+# ---------------------------------------------------------------------------
+# Security
+# https://docs.djangoproject.com/en/5.2/topics/security/
+# ---------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# ---------------------------------------------------------------------------
+# Logging: everything to stdout, where Docker and Kubernetes collect it
+# https://docs.djangoproject.com/en/5.2/topics/logging/
+# ---------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+}

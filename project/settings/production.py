@@ -1,0 +1,44 @@
+"""The image's settings (wsgi.py, asgi.py and the Dockerfile select them).
+
+Fail closed: every value that must differ per deployment is required, and a
+missing one stops start-up with ImproperlyConfigured naming the variable.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import REDIS_URL, env
+
+DEBUG = False
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
+if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "Set DJANGO_ALLOWED_HOSTS to the host names this site answers to, "
+        "comma-separated (for example example.com,www.example.com); '*' is refused."
+    )
+
+if not REDIS_URL:
+    # base.py would fall back to per-process memory: sessions would not be
+    # shared and WebSocket messages would not cross Daphne processes.
+    raise ImproperlyConfigured("Set the REDIS_URL environment variable (redis://host:6379).")
+
+# ---------------------------------------------------------------------------
+# HTTPS: one switch, DJANGO_HTTPS, for when browsers reach the site over TLS
+# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/#https
+# ---------------------------------------------------------------------------
+# Off by default so the local stack works on http://localhost:8000. Turn it on
+# only where TLS terminates in front of Django: nginx then sets
+# X-Forwarded-Proto itself, overwriting whatever the client sent, so Django may
+# trust it.
+HTTPS = env.bool("DJANGO_HTTPS", default=False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True

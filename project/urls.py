@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import include, path
+
+# /healthz and /readyz are answered before URL routing, by
+# apps.health.middleware.HealthCheckMiddleware.
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("apps.demo.urls")),
+]
