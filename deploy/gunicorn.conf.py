@@ -63,3 +63,8 @@ worker_tmp_dir = "/dev/shm"  # noqa: S108 (a tmpfs every container has)
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+# No control socket (gunicornc): it wants a writable home directory, which the
+# app user does not have. Docker drives Gunicorn with signals instead: TERM to
+# stop gracefully, HUP to reload workers.
+control_socket_disable = True

@@ -28,7 +28,7 @@ def test_page_is_served_by_gunicorn_through_nginx(stack):
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert response.headers["Server"] == "nginx"  # no version
     assert 'id="chat-form"' in response.text
-    assert len(static_urls(response.text)) == 2
+    assert len(static_urls(response.text)) == 3  # icon, stylesheet, script
 
 
 def test_counter_rises_and_survives_a_restart_of_web(stack):
@@ -43,7 +43,7 @@ def test_counter_rises_and_survives_a_restart_of_web(stack):
 def test_static_files_come_from_nginx_hashed_cached_and_gzipped(stack):
     page = stack.browser().get(stack.url("/")).text
     for url in static_urls(page):
-        assert re.search(r"\.[0-9a-f]{12}\.(css|js)$", url), url
+        assert re.search(r"\.[0-9a-f]{12}\.(svg|css|js)$", url), url
         response = stack.browser().get(stack.url(url), headers={"Accept-Encoding": "gzip"})
         assert response.status_code == 200
         assert response.headers["Content-Encoding"] == "gzip"
