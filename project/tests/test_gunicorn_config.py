@@ -1,0 +1,66 @@
+"""deploy/gunicorn.conf.py: valid for Gunicorn, and sized from the environment."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from project.env import BASE_DIR
+
+
+def gunicorn_setting(name: str, **env) -> str:
+    """A setting's value as Gunicorn prints it (--print-config also loads the
+    app, so the test settings come along)."""
+    env = {k: v for k, v in os.environ.items() if k != "WEB_CONCURRENCY"} | env
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "deploy/gunicorn.conf.py",
+            "--print-config",
+            "project.wsgi:application",
+        ],
+        cwd=BASE_DIR,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == name:
+            return value.strip()
+    raise AssertionError(f"gunicorn printed no {name!r}")
+
+
+def test_config_is_valid():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config",
+            "deploy/gunicorn.conf.py",
+            "--check-config",
+            "project.wsgi:application",
+        ],
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_web_concurrency_sets_the_worker_count():
+    assert gunicorn_setting("workers", WEB_CONCURRENCY="3") == "3"
+
+
+@pytest.mark.parametrize("value", [None, "0"], ids=["unset", "zero"])
+def test_worker_count_defaults_to_the_cpus(value):
+    env = {} if value is None else {"WEB_CONCURRENCY": value}
+    assert int(gunicorn_setting("workers", **env)) >= 3  # at least one CPU: 2 * 1 + 1
