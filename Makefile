@@ -25,7 +25,10 @@ down: ## Stop the stack; its data stays (docker compose down -v removes it too)
 .PHONY: test
 test: ## Lint, build, start a throwaway stack, run every test through it, remove it
 	@set -euo pipefail; \
-	trap 'echo "==> removing the test stack"; $(TEST_COMPOSE) down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1' EXIT; \
+	trap 'status=$$?; if [ $$status -ne 0 ]; then echo "==> failed; the stack's state and recent logs:"; \
+	  $(TEST_COMPOSE) ps --all; $(TEST_COMPOSE) logs --tail 30; fi; \
+	  echo "==> removing the test stack"; $(TEST_COMPOSE) down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1; \
+	  exit $$status' EXIT; \
 	echo "==> building images"; \
 	$(TEST_COMPOSE) build --quiet; \
 	echo "==> ruff (lint and format)"; \

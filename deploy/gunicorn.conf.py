@@ -40,10 +40,10 @@ threads = 4
 # request; nginx gives up on Gunicorn after 60 s (proxy_read_timeout).
 timeout = 30
 
-# On SIGTERM, requests in flight get this long to finish. Shorter than the
-# stop_grace_period in docker-compose.yml (30 s), so Docker never has to
-# SIGKILL a worker mid-request.
-graceful_timeout = 25
+# On SIGTERM, requests in flight get this long to finish. With the 5 s drain
+# before it (deploy/run-draining.sh), shorter than the stop_grace_period in
+# docker-compose.yml (30 s), so Docker never has to SIGKILL a worker mid-request.
+graceful_timeout = 20
 
 # nginx keeps connections to Gunicorn open between requests for this long.
 keepalive = 5
@@ -58,11 +58,12 @@ max_requests_jitter = 100
 # slow disk write can look like a hung worker.
 worker_tmp_dir = "/dev/shm"  # noqa: S108 (a tmpfs every container has)
 
-# Logs to stdout/stderr, where Docker collects them. The client address is the
-# one nginx saw, which it passes in X-Forwarded-For.
+# Logs to stdout/stderr, where Docker collects them. The client address (%(h)s)
+# is the one nginx saw (project/middleware.py), and the scheme the one nginx
+# says it was served over.
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+access_log_format = '%(h)s %({x-forwarded-proto}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
 
 # No control socket (gunicornc): it wants a writable home directory, which the
 # app user does not have. Docker drives Gunicorn with signals instead: TERM to

@@ -1,7 +1,13 @@
 #!/bin/sh
 # The `asgi` service: Django Channels' ASGI application under Daphne, for WebSockets.
-# exec, so that Daphne receives Docker's SIGTERM.
 set -o errexit -o nounset
+
+# On SIGTERM, run-draining.sh fails readiness and refuses new WebSockets, then
+# this hook closes the open ones with code 1012 (service restart) so their
+# clients reconnect, to another replica if there is one; two seconds later
+# Daphne stops.
+export DRAIN_HOOK="python manage.py websockets_close"
+export DRAIN_SECONDS=2
 
 # --proxy-headers: take the client address from X-Forwarded-For. Only nginx
 #   reaches this port, and nginx overwrites that header with the address it saw.
@@ -11,7 +17,7 @@ set -o errexit -o nounset
 # --websocket-max-message-size: refuse messages over 64 KiB rather than buffer
 #   them; the consumer refuses anything over 16 KiB anyway.
 # --no-server-name: no server name or version in responses.
-exec daphne \
+exec deploy/run-draining.sh daphne \
   --bind 0.0.0.0 --port 8001 \
   --proxy-headers \
   --ping-interval 20 --ping-timeout 30 \

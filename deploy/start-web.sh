@@ -1,6 +1,7 @@
 #!/bin/sh
 # The `web` service: Django's WSGI application under Gunicorn, for HTTP.
-# exec, so that Gunicorn is PID 1's only child and receives Docker's SIGTERM.
+# run-draining.sh: on SIGTERM, fail readiness and keep serving for a few
+# seconds, then let Gunicorn finish what is in flight.
 set -o errexit -o nounset
 
-exec gunicorn --config deploy/gunicorn.conf.py project.wsgi:application
+exec deploy/run-draining.sh gunicorn --config deploy/gunicorn.conf.py project.wsgi:application

@@ -1,12 +1,20 @@
 import json
+import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+
+from apps.health.draining import CLOSE_SERVICE_RESTART, is_draining, server_group
 
 # A chat line longer than this gets an error reply; a frame longer than
 # MAX_FRAME_CHARS is no chat line at all, and closes the socket.
 MAX_MESSAGE_CHARS = 1000
 MAX_FRAME_CHARS = 16 * 1024
 CLOSE_MESSAGE_TOO_BIG = 1009  # RFC 6455
+
+# Each socket may send MESSAGES_PER_SECOND on average, in bursts of up to
+# MESSAGE_BURST; past that, messages get an error reply and go nowhere.
+MESSAGES_PER_SECOND = 5
+MESSAGE_BURST = 10
 
 
 def message_parse(text: str) -> str:
@@ -23,17 +31,40 @@ def message_parse(text: str) -> str:
     return message
 
 
+class TokenBucket:
+    """At most `rate` events a second on average, `burst` at once."""
+
+    def __init__(self, *, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.updated = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 class ChatConsumer(AsyncWebsocketConsumer):
     """Everyone connected to /ws/chat/<room>/ receives every message sent there,
     whichever Daphne process they are connected to: the group lives in Redis."""
 
     async def connect(self):
-        self.group = f"chat_{self.scope['url_route']['kwargs']['room']}"
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if is_draining():
+            # This server is stopping: refuse, and the client retries elsewhere.
+            await self.close()
+            return
+        self.room_group = f"chat_{self.scope['url_route']['kwargs']['room']}"
+        # The room, and this server's group for the drain's "reconnect" notice.
+        # Channels discards every group in self.groups on disconnect.
+        self.groups = [self.room_group, server_group()]
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.allowance = TokenBucket(rate=MESSAGES_PER_SECOND, burst=MESSAGE_BURST)
         await self.accept()
-
-    async def disconnect(self, code):
-        await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
         if bytes_data is not None:
@@ -42,17 +73,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if len(text_data) > MAX_FRAME_CHARS:
             await self.close(code=CLOSE_MESSAGE_TOO_BIG)
             return
+        if not self.allowance.take():
+            await self.send_json({"error": "Too many messages: slow down."})
+            return
         try:
             message = message_parse(text_data)
         except ValueError as error:
             await self.send_json({"error": str(error)})
             return
         await self.channel_layer.group_send(
-            self.group, {"type": "chat.message", "message": message}
+            self.room_group, {"type": "chat.message", "message": message}
         )
 
     async def chat_message(self, event):
         await self.send_json({"message": event["message"]})
+
+    async def server_draining(self, event):
+        """This server is stopping (manage.py websockets_close): reconnect."""
+        await self.close(code=CLOSE_SERVICE_RESTART)
 
     async def send_json(self, content):
         await self.send(text_data=json.dumps(content))

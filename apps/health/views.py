@@ -3,6 +3,7 @@ import logging
 from django.http import JsonResponse
 
 from .checks import READINESS_CHECKS
+from .draining import is_draining
 
 logger = logging.getLogger(__name__)
 
@@ -15,7 +16,10 @@ def liveness(request):
 
 def readiness(request):
     """Every dependency answers; 503 names each one that does not, so a load
-    balancer stops sending traffic and an operator sees why."""
+    balancer stops sending traffic and an operator sees why. A draining server
+    (one that is stopping) is not ready, whatever its dependencies say."""
+    if is_draining():
+        return JsonResponse({"status": "draining"}, status=503)
     checks = {}
     for name, check in READINESS_CHECKS.items():
         try:

@@ -7,7 +7,7 @@ missing one stops start-up with ImproperlyConfigured naming the variable.
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import REDIS_URL, env
+from .base import MIDDLEWARE, REDIS_URL, env
 
 DEBUG = False
 
@@ -19,6 +19,9 @@ if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
         "Set DJANGO_ALLOWED_HOSTS to the host names this site answers to, "
         "comma-separated (for example example.com,www.example.com); '*' is refused."
     )
+
+# Behind nginx: the client's address is in X-Forwarded-For (see the middleware).
+MIDDLEWARE = ["project.middleware.ClientAddressMiddleware", *MIDDLEWARE]
 
 if not REDIS_URL:
     # base.py would fall back to per-process memory: sessions would not be

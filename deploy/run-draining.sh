@@ -1,0 +1,41 @@
+#!/bin/sh
+# Run a server (the arguments) so that stopping it drains it first.
+#
+#   deploy/run-draining.sh gunicorn --config deploy/gunicorn.conf.py project.wsgi:application
+#
+# On SIGTERM (docker stop, a Kubernetes pod ending) the server is not told at
+# once. First /tmp/draining appears: /readyz answers 503 from then on, so load
+# balancers stop sending new work, and new WebSockets are refused. Then
+# $DRAIN_HOOK runs (asgi uses it to tell open WebSockets to reconnect
+# elsewhere), and for DRAIN_SECONDS the server goes on serving. Only then does
+# it get the SIGTERM, and shuts down gracefully: Gunicorn finishes the
+# requests in flight (graceful_timeout). Compose's stop_grace_period covers
+# the sum.
+#
+# This script stays PID 1 rather than exec'ing the server, because it must
+# catch the signal itself; it passes the server's exit status on.
+set -o errexit -o nounset
+
+DRAIN_MARKER=/tmp/draining
+rm -f "$DRAIN_MARKER"
+
+"$@" &
+server=$!
+
+drain() {
+    touch "$DRAIN_MARKER"
+    if [ -n "${DRAIN_HOOK:-}" ]; then
+        sh -c "$DRAIN_HOOK" || echo "run-draining: the drain hook failed; going on" >&2
+    fi
+    sleep "${DRAIN_SECONDS:-5}"
+    kill -TERM "$server" 2>/dev/null || true
+}
+trap drain TERM INT
+
+# `wait` returns early when a trapped signal arrives; wait again until the
+# server has really exited, and pass its status on.
+status=0
+while kill -0 "$server" 2>/dev/null; do
+    wait "$server" && status=0 || status=$?
+done
+exit "$status"
