@@ -22,10 +22,11 @@ up: ## Build and run the stack on http://localhost:8000 (Ctrl-C stops it)
 down: ## Stop the stack; its data stays (docker compose down -v removes it too)
 	docker compose down
 
-.PHONY: test
-test: ## Lint, build, start a throwaway stack, run every test through it, remove it
+# Build, lint, start a throwaway stack, run pytest with the given markers
+# against it, and remove the stack, whatever happened.
+define stack-tests
 	@set -euo pipefail; \
-	trap 'status=$$?; if [ $$status -ne 0 ]; then echo "==> failed; the stack's state and recent logs:"; \
+	trap 'status=$$?; if [ $$status -ne 0 ]; then echo "==> failed; state and recent logs of the stack:"; \
 	  $(TEST_COMPOSE) ps --all; $(TEST_COMPOSE) logs --tail 30; fi; \
 	  echo "==> removing the test stack"; $(TEST_COMPOSE) down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1; \
 	  exit $$status' EXIT; \
@@ -35,8 +36,17 @@ test: ## Lint, build, start a throwaway stack, run every test through it, remove
 	$(TEST_COMPOSE) run --rm --no-deps tests sh -c 'ruff check . && ruff format --check .'; \
 	echo "==> starting the stack (asgi with two replicas)"; \
 	$(TEST_COMPOSE) up --detach --wait --quiet-pull --scale asgi=2 nginx; \
-	echo "==> pytest: unit tests, then the whole stack through nginx"; \
-	$(TEST_COMPOSE) run --rm --no-deps tests pytest
+	echo "==> pytest -m '$(1)'"; \
+	$(TEST_COMPOSE) run --rm --no-deps tests pytest -m '$(1)'
+endef
+
+.PHONY: test
+test: ## Lint, build, start a throwaway stack, run the tests through it, remove it
+	$(call stack-tests,not chaos)
+
+.PHONY: chaos
+chaos: ## The slow tests: faults (restarts, outages, kills) and slow clients, on a throwaway stack
+	$(call stack-tests,chaos)
 
 .PHONY: lint
 lint: ## Fix what ruff can fix, in the working tree

@@ -22,6 +22,7 @@ rm -f "$DRAIN_MARKER"
 "$@" &
 server=$!
 
+# shellcheck disable=SC2329  # called by the trap below
 drain() {
     touch "$DRAIN_MARKER"
     if [ -n "${DRAIN_HOOK:-}" ]; then

@@ -3,7 +3,7 @@
 set -o errexit -o nounset
 
 # On SIGTERM, run-draining.sh fails readiness and refuses new WebSockets, then
-# this hook closes the open ones with code 1012 (service restart) so their
+# this hook closes the open ones with code 4012 (service restart) so their
 # clients reconnect, to another replica if there is one; two seconds later
 # Daphne stops.
 export DRAIN_HOOK="python manage.py websockets_close"

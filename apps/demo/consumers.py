@@ -9,7 +9,9 @@ from apps.health.draining import CLOSE_SERVICE_RESTART, is_draining, server_grou
 # MAX_FRAME_CHARS is no chat line at all, and closes the socket.
 MAX_MESSAGE_CHARS = 1000
 MAX_FRAME_CHARS = 16 * 1024
-CLOSE_MESSAGE_TOO_BIG = 1009  # RFC 6455
+# RFC 6455's "message too big" is 1009, but Daphne lets an application close
+# only with 1000 or 3000-4999; 4000 plus the standard code is the convention.
+CLOSE_MESSAGE_TOO_BIG = 4009
 
 # Each socket may send MESSAGES_PER_SECOND on average, in bursts of up to
 # MESSAGE_BURST; past that, messages get an error reply and go nowhere.

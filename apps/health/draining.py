@@ -7,8 +7,9 @@ from pathlib import Path
 
 DRAIN_MARKER = Path("/tmp/draining")  # noqa: S108 (a tmpfs of this container's own)
 
-# RFC 6455's "service restart": reconnect, perhaps to another server.
-CLOSE_SERVICE_RESTART = 1012
+# "Service restart: reconnect, perhaps to another server": RFC 6455's 1012, as
+# 4012, since Daphne lets an application close only with 1000 or 3000-4999.
+CLOSE_SERVICE_RESTART = 4012
 
 
 def is_draining() -> bool:

@@ -71,34 +71,6 @@ def test_readyz_through_nginx(stack):
     }
 
 
-def test_unknown_host_is_refused_by_nginx(stack):
-    browser = stack.browser()
-    browser.headers["Host"] = "evil.example"
-    response = browser.get(stack.url("/"))
-    assert response.status_code == 421
-    assert "csrftoken" not in response.text  # not Django's answer
-
-
-def test_nginx_sends_the_client_address_not_the_clients_claim(stack):
-    # Daphne logs the client address it was given; a forged X-Forwarded-For
-    # must not be it.
-    room = f"/ws/chat/e2e-{uuid.uuid4().hex[:12]}/"
-
-    async def connect_with_forged_header():
-        async with websockets.connect(
-            stack.ws_url(room),
-            additional_headers={"X-Forwarded-For": "203.0.113.7"},
-            **stack.ws_connect_args(),
-        ):
-            pass
-
-    asyncio.run(connect_with_forged_header())
-    logs = "".join(c.logs().decode() for c in stack.containers("asgi"))
-    connects = [line for line in logs.splitlines() if f"WSCONNECT {room}" in line]
-    assert connects
-    assert not any("203.0.113.7" in line for line in connects)
-
-
 async def test_chat_between_two_daphne_processes(stack):
     """Clients on different asgi replicas exchange messages: the group is in Redis."""
     replicas = stack.containers("asgi")
@@ -137,10 +109,3 @@ async def test_chat_between_two_daphne_processes(stack):
     finally:
         for connection in clients.values():
             await connection.close()
-
-
-async def test_websocket_from_a_foreign_origin_is_refused(stack):
-    args = {**stack.ws_connect_args(), "origin": "https://evil.example"}
-    with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(stack.ws_url("/ws/chat/lobby/"), **args)
-    assert refused.value.response.status_code == 403

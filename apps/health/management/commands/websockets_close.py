@@ -7,7 +7,7 @@ from apps.health.draining import server_group
 
 class Command(BaseCommand):
     help = (
-        "Ask every WebSocket open on this container to close with code 1012 "
+        "Ask every WebSocket open on this container to close with code 4012 "
         "(service restart), so that its client reconnects. Run while draining."
     )
 

@@ -1,0 +1,213 @@
+"""Hostile input gets a clear 4xx from the right layer, and never a 500."""
+
+import asyncio
+import json
+import re
+import socket
+import time
+import uuid
+
+import pytest
+import websockets
+
+from apps.demo.consumers import CLOSE_MESSAGE_TOO_BIG
+
+pytestmark = pytest.mark.e2e
+
+
+def unique_path(base: str = "/") -> str:
+    return f"{base}?probe={uuid.uuid4().hex}"
+
+
+def logs_of(stack, service: str) -> str:
+    return "".join(c.logs().decode(errors="replace") for c in stack.containers(service))
+
+
+def wait_for_rate_limits_to_refill():
+    # nginx's buckets drain at 5-10 requests a second; the next test starts fresh.
+    time.sleep(3)
+
+
+# --- HTTP ---------------------------------------------------------------------
+
+
+def test_unknown_host_is_refused_by_nginx(stack):
+    browser = stack.browser()
+    browser.headers["Host"] = "evil.example"
+    response = browser.get(stack.url(unique_path()))
+    assert response.status_code == 421
+    assert response.text == "Unknown host\n"
+
+
+def test_body_over_the_limit_is_refused_by_nginx(stack):
+    path = unique_path()
+    response = stack.browser().post(stack.url(path), data=b"x" * (1024 * 1024 + 1))
+    assert response.status_code == 413
+    assert path not in logs_of(stack, "web"), "the request reached Gunicorn"
+
+
+def csrf_form(stack, browser, path="/admin/login/") -> dict:
+    page = browser.get(stack.url(path))
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
+    return {"csrfmiddlewaretoken": token}
+
+
+def test_too_many_form_fields_is_a_400(stack):
+    browser = stack.browser()
+    fields = csrf_form(stack, browser) | {f"field{i}": "x" for i in range(1100)}
+    response = browser.post(stack.url("/admin/login/"), data=fields)
+    assert response.status_code == 400
+
+
+def test_too_many_files_is_a_400(stack):
+    browser = stack.browser()
+    files = [(f"file{i}", (f"{i}.txt", b"x")) for i in range(120)]
+    response = browser.post(stack.url("/admin/login/"), data=csrf_form(stack, browser), files=files)
+    assert response.status_code == 400
+
+
+def test_cross_site_post_without_a_csrf_token_is_a_403(stack):
+    response = stack.browser().post(
+        stack.url("/admin/login/"),
+        data={"username": "admin", "password": "guess"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+
+
+def test_same_site_form_through_nginx_works(stack):
+    browser = stack.browser()
+    form = csrf_form(stack, browser) | {"username": "nobody", "password": "wrong"}
+    response = browser.post(stack.url("/admin/login/"), data=form, headers={"Origin": stack.origin})
+    # Past the CSRF check: the form itself answers, with its own error.
+    assert response.status_code == 200
+    assert "Please enter the correct username and password" in response.text
+
+
+def test_forged_forwarded_headers_are_replaced_by_nginx(stack):
+    path = unique_path()
+    response = stack.browser().get(
+        stack.url(path),
+        headers={"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"},
+    )
+    assert response.status_code == 200
+    # Gunicorn's access log: Django's REMOTE_ADDR, then the scheme nginx passed.
+    line = next(line for line in logs_of(stack, "web").splitlines() if path in line)
+    test_client_address = socket.gethostbyname(socket.gethostname())
+    assert line.startswith(f"{test_client_address} http "), line
+    assert "203.0.113.7" not in line
+
+
+def test_forged_forwarded_for_does_not_reach_daphne(stack):
+    room = f"/ws/chat/e2e-{uuid.uuid4().hex[:12]}/"
+
+    async def connect():
+        async with websockets.connect(
+            stack.ws_url(room),
+            additional_headers={"X-Forwarded-For": "203.0.113.7"},
+            **stack.ws_connect_args(),
+        ):
+            pass
+
+    asyncio.run(connect())
+    connects = [line for line in logs_of(stack, "asgi").splitlines() if f"WSCONNECT {room}" in line]
+    assert connects
+    assert not any("203.0.113.7" in line for line in connects)
+
+
+def test_writes_are_rate_limited_with_429(stack):
+    browser = stack.browser()
+    statuses = [browser.post(stack.url("/"), data={"a": "b"}).status_code for _ in range(30)]
+    assert 429 in statuses
+    assert set(statuses) <= {403, 429}  # 403: no CSRF token, the request got through
+    wait_for_rate_limits_to_refill()
+    assert browser.get(stack.url("/")).status_code == 200  # reads are not limited
+
+
+# --- WebSockets -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", None], ids=["foreign", "missing"])
+async def test_websocket_without_an_allowed_origin_is_refused(stack, origin):
+    args = {**stack.ws_connect_args(), "origin": origin}
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(stack.ws_url("/ws/chat/lobby/"), **args)
+    assert refused.value.response.status_code == 403
+
+
+async def test_oversized_websocket_message_closes_the_socket(stack):
+    async with websockets.connect(
+        stack.ws_url("/ws/chat/lobby/"), max_size=None, **stack.ws_connect_args()
+    ) as connection:
+        await connection.send("x" * 20_000)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(connection.recv(), timeout=5)
+    assert closed.value.rcvd.code == CLOSE_MESSAGE_TOO_BIG
+    # ... and the server is none the worse for it.
+    async with websockets.connect(stack.ws_url("/ws/chat/lobby/"), **stack.ws_connect_args()):
+        pass
+
+
+async def test_websocket_message_flood_is_limited(stack):
+    path = f"/ws/chat/e2e-{uuid.uuid4().hex[:12]}/"
+    async with websockets.connect(stack.ws_url(path), **stack.ws_connect_args()) as connection:
+        for i in range(30):
+            await connection.send(json.dumps({"message": f"spam {i}"}))
+        replies = [json.loads(await asyncio.wait_for(connection.recv(), 5)) for _ in range(30)]
+    delivered = [r for r in replies if "message" in r]
+    refused = [r for r in replies if r.get("error") == "Too many messages: slow down."]
+    assert 5 <= len(delivered) < 30
+    assert len(delivered) + len(refused) == 30
+
+
+async def test_websocket_connection_flood_is_limited_with_429(stack):
+    opened, statuses = [], []
+    try:
+        for _ in range(80):
+            try:
+                opened.append(
+                    await websockets.connect(
+                        stack.ws_url("/ws/chat/flood/"), **stack.ws_connect_args()
+                    )
+                )
+            except websockets.InvalidStatus as refused:
+                statuses.append(refused.response.status_code)
+    finally:
+        for connection in opened:
+            await connection.close()
+    assert statuses and set(statuses) == {429}
+    assert len(opened) <= 50
+    wait_for_rate_limits_to_refill()
+
+
+# --- Slow clients (chaos: takes nginx's 10 s timeouts) --------------------------
+
+
+@pytest.mark.chaos
+def test_slow_clients_are_cut_off_while_others_are_served(stack):
+    host, port = stack.address.split(":")
+    slow = []
+    for i in range(40):
+        sock = socket.create_connection((host, int(port)), timeout=30)
+        if i % 2:
+            sock.sendall(f"GET / HTTP/1.1\r\nHost: {stack.host}\r\n".encode())  # no end
+        else:
+            sock.sendall(
+                f"POST / HTTP/1.1\r\nHost: {stack.host}\r\nContent-Length: 1000\r\n\r\nabc".encode()
+            )
+        slow.append(sock)
+
+    started = time.monotonic()
+    browser = stack.browser()
+    latencies = []
+    for _ in range(10):
+        begin = time.monotonic()
+        assert browser.get(stack.url("/healthz")).status_code == 200
+        latencies.append(time.monotonic() - begin)
+    assert max(latencies) < 1.0, latencies
+
+    for sock in slow:
+        answer = sock.recv(4096)  # blocks until nginx gives up on the client
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
+        sock.close()
+    assert 9 < time.monotonic() - started < 25

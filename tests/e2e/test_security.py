@@ -1,0 +1,278 @@
+"""The secure configuration, checked on the running stack: response headers,
+TLS, the containers' privileges, nginx's rendered configuration, and images
+that hold no secret."""
+
+import http.client
+import io
+import re
+import socket
+import ssl
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import trustme
+
+pytestmark = pytest.mark.e2e
+
+# Long-running services and what each must not be allowed.
+HARDENED_SERVICES = ["nginx", "web", "asgi", "redis", "db"]
+
+# A whole PEM private key: the header, then its base64 body (a library's
+# binary may hold the header text alone).
+PEM_PRIVATE_KEY = re.compile(
+    rb"-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=\r\n]{64,}-----END"
+)
+
+
+def assert_security_headers(response):
+    headers = response.headers
+    csp = dict(
+        directive.strip().split(" ", 1)
+        for directive in headers["Content-Security-Policy"].split(";")
+    )
+    assert csp["script-src"] == "'self'"  # no 'unsafe-inline', no third parties
+    assert csp["frame-ancestors"] == "'none'"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"  # once: Django's copy is dropped
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert "camera=()" in headers["Permissions-Policy"]
+    assert headers["Server"] == "nginx"  # no version
+
+
+def test_pages_static_files_and_errors_carry_the_security_headers(stack):
+    browser = stack.browser()
+    page = browser.get(stack.url("/"))
+    assert_security_headers(page)
+    css = next(line for line in page.text.split('"') if line.endswith(".css"))
+    assert_security_headers(browser.get(stack.url(css)))
+    assert_security_headers(browser.get(stack.url("/no-such-page/")))
+    too_big = browser.post(stack.url("/"), data=b"x" * (2 * 1024 * 1024))
+    assert too_big.status_code == 413
+    assert_security_headers(too_big)
+
+
+def test_no_hsts_over_plain_http(stack):
+    assert "Strict-Transport-Security" not in stack.browser().get(stack.url("/")).headers
+
+
+@pytest.mark.parametrize("service", HARDENED_SERVICES)
+def test_containers_are_unprivileged_read_only_and_limited(stack, service):
+    for container in stack.containers(service):
+        config, host = container.attrs["Config"], container.attrs["HostConfig"]
+        assert config["User"] not in ("", "root", "0"), "runs as root"
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in host["SecurityOpt"]
+        assert host["Memory"] > 0, "no memory limit"
+        assert host["NanoCpus"] > 0, "no CPU limit"
+        uid = container.exec_run("id -u").output.decode().strip()
+        assert uid != "0"
+
+
+def test_only_nginx_publishes_a_port(stack):
+    published = {
+        container.labels["com.docker.compose.service"]
+        for container in stack.docker.containers.list(
+            filters={"label": f"com.docker.compose.project={stack.project}"}
+        )
+        if any(container.attrs["HostConfig"]["PortBindings"] or {})
+    }
+    assert published == {"nginx"}
+
+
+def test_rendered_nginx_configuration_passes_gixy(stack, tmp_path):
+    # gixy reads the configuration as nginx does, includes and all: copy the
+    # running container's (as rendered at start) to the same paths here.
+    # (tar in the container: Docker's archive API cannot read its tmpfs.)
+    nginx = stack.containers("nginx")[0]
+    archive = nginx.exec_run(["tar", "-C", "/", "-cf", "-", "etc/nginx", "tmp/conf.d"]).output
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall("/", filter="data")
+    result = subprocess.run(
+        ["gixy", "/etc/nginx/nginx.conf"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "default.conf" in result.stdout or "No issues found" in result.stdout
+
+
+def is_library_test_fixture(path: str, content: bytes) -> bool:
+    """A library's own test keys: an installed package's tests (autobahn ships
+    some), or a compiled library's self-test (GnuTLS has one)."""
+    parts = Path(path).parts
+    in_package_tests = "site-packages" in parts and bool({"test", "tests"} & set(parts))
+    return in_package_tests or content.startswith(b"\x7fELF")
+
+
+def test_images_hold_no_secret(stack):
+    """Nothing secret in any layer or in the image's configuration: not the
+    stack's own secrets (made at first start, kept in a volume), not a .env
+    file, not a private key, not a secret passed as a build variable."""
+    real_secrets = [
+        Path("/secrets", name).read_bytes().strip()
+        for name in ("django_secret_key", "postgres_password")
+    ]
+    for service in ("web", "nginx"):
+        image = stack.containers(service)[0].image
+        history = " ".join(str(step.get("CreatedBy", "")) for step in image.history())
+        env = " ".join(image.attrs["Config"]["Env"] or [])
+        for text in (history, env):
+            assert "SECRET_KEY=" not in text and "PASSWORD=" not in text
+
+        with tarfile.open(fileobj=io.BytesIO(b"".join(image.save())), mode="r") as saved:
+            for member in saved.getmembers():
+                blob = saved.extractfile(member)
+                if blob is None:
+                    continue
+                try:
+                    layer = tarfile.open(fileobj=io.BytesIO(blob.read()))  # noqa: SIM115
+                except tarfile.ReadError:
+                    continue  # a configuration or manifest, not a layer
+                for entry in layer.getmembers():
+                    assert Path(entry.name).name != ".env", f"{service}: {entry.name}"
+                    if not entry.isfile() or entry.size > 50_000_000:
+                        continue
+                    content = layer.extractfile(entry).read()
+                    if not is_library_test_fixture(entry.name, content):
+                        assert not PEM_PRIVATE_KEY.search(content), (
+                            f"{service}: key in {entry.name}"
+                        )
+                    for secret in real_secrets:
+                        assert secret not in content, f"{service}: secret in {entry.name}"
+
+
+# --- TLS ----------------------------------------------------------------------
+
+# Mozilla's intermediate TLS 1.2 suites for an ECDSA certificate (trustme
+# makes ECDSA ones); with an RSA certificate, the ECDHE-RSA twins.
+MOZILLA_INTERMEDIATE_TLS12_ECDSA = {
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+}
+
+
+@pytest.fixture(scope="module")
+def tls_nginx(stack):
+    """A second nginx from the stack's own image, given a certificate the test
+    makes (as docker-compose.tls.yml would mount one), in front of the same
+    web and asgi. Yields (address, CA)."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost")
+    bundle = io.BytesIO()
+    with tarfile.open(fileobj=bundle, mode="w") as tar:
+        for name, blob in (
+            ("tls/fullchain.pem", cert.cert_chain_pems[0].bytes()),
+            ("tls/privkey.pem", cert.private_key_pem.bytes()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(blob), 0o644
+            tar.addfile(info, io.BytesIO(blob))
+
+    stack_nginx = stack.containers("nginx")[0]
+    network = next(iter(stack_nginx.attrs["NetworkSettings"]["Networks"]))
+    container = stack.docker.containers.create(
+        stack_nginx.image,
+        environment={"DJANGO_ALLOWED_HOSTS": "localhost", "HTTPS_PORT": "8443"},
+        network=network,
+        cap_drop=["ALL"],
+    )
+    try:
+        container.put_archive("/etc/nginx", bundle.getvalue())
+        container.start()
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection((address, 8443), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(container.logs().decode()) from None
+                time.sleep(0.2)
+        yield address, ca
+    finally:
+        container.remove(force=True)
+
+
+def handshake(address, ca, *, version, ciphers=None, server_name="localhost"):
+    """The negotiated (protocol, cipher), or the ssl.SSLError."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ca.configure_trust(context)
+    context.minimum_version = context.maximum_version = version
+    if ciphers:
+        context.set_ciphers(ciphers)
+    with (
+        socket.create_connection((address, 8443), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=server_name) as tls,
+    ):
+        return tls.version(), tls.cipher()[0]
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_tls_1_3_and_1_2_only(tls_nginx):
+    address, ca = tls_nginx
+    assert handshake(address, ca, version=ssl.TLSVersion.TLSv1_3)[0] == "TLSv1.3"
+    assert handshake(address, ca, version=ssl.TLSVersion.TLSv1_2)[0] == "TLSv1.2"
+    for old in (ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1):
+        with pytest.raises(ssl.SSLError):
+            handshake(address, ca, version=old, ciphers="ALL:@SECLEVEL=0")
+
+
+def test_tls_1_2_ciphers_are_mozillas_intermediate(tls_nginx):
+    address, ca = tls_nginx
+    offered = {
+        c["name"]
+        for c in ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).get_ciphers()
+        if c["protocol"] == "TLSv1.2"
+    } | {"AES128-SHA", "AES256-SHA", "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384"}
+    accepted = set()
+    for cipher in sorted(offered):
+        try:
+            handshake(address, ca, version=ssl.TLSVersion.TLSv1_2, ciphers=f"{cipher}:@SECLEVEL=0")
+        except (ssl.SSLError, OSError):
+            continue
+        accepted.add(cipher)
+    assert accepted == MOZILLA_INTERMEDIATE_TLS12_ECDSA
+
+
+def test_unknown_server_name_gets_no_handshake(tls_nginx):
+    address, ca = tls_nginx
+    with pytest.raises(ssl.SSLError):
+        handshake(address, ca, version=ssl.TLSVersion.TLSv1_3, server_name="evil.example")
+
+
+def https_get(address, ca, path):
+    """GET over TLS to the container's address, as https://localhost:8443."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    connection = http.client.HTTPSConnection("localhost", 8443, context=context, timeout=5)
+    connection.sock = context.wrap_socket(
+        socket.create_connection((address, 8443), timeout=5), server_hostname="localhost"
+    )
+    connection.request("GET", path, headers={"Host": "localhost:8443"})
+    return connection.getresponse()
+
+
+def test_https_serves_the_site_with_hsts_and_http_redirects_to_it(tls_nginx):
+    address, ca = tls_nginx
+    response = https_get(address, ca, "/healthz")
+    assert response.status == 200
+    assert response.headers["Strict-Transport-Security"] == (
+        "max-age=63072000; includeSubDomains; preload"
+    )
+    assert_security_headers(response)
+
+    plain = requests.get(
+        f"http://{address}:8080/admin/?x=1",
+        headers={"Host": "localhost:8080"},
+        allow_redirects=False,
+        timeout=5,
+    )
+    assert plain.status_code == 308
+    assert plain.headers["Location"] == "https://localhost:8443/admin/?x=1"
