@@ -7,8 +7,10 @@ SHELL := /bin/bash
 # `make test` runs its own copy of the stack, under its own project name, with
 # its own volumes and a random local port, so it never touches (or collides
 # with) the stack `docker compose up` runs.
+# The browser tests reach nginx by its service name, hence the extra host.
 TEST_PROJECT ?= $(notdir $(CURDIR))-test
-TEST_COMPOSE := HTTP_PORT=127.0.0.1:0 docker compose --project-name $(TEST_PROJECT) --profile test
+TEST_COMPOSE := HTTP_PORT=127.0.0.1:0 DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,nginx \
+	docker compose --project-name $(TEST_PROJECT) --profile test
 
 .PHONY: help
 help: ## List the targets

@@ -24,9 +24,11 @@ import secrets
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.sessions.backends.base import UpdateError
 from django.contrib.sessions.backends.db import SessionStore as DBStore
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.core.cache import caches
+from django.db import InterfaceError, OperationalError
 
 logger = logging.getLogger("django.contrib.sessions")
 
@@ -70,7 +72,15 @@ class SessionStore(DBStore):
 
     def save(self, must_create=False):
         self.version = secrets.token_urlsafe(8)
-        super().save(must_create)
+        try:
+            super().save(must_create)
+        except UpdateError as error:
+            # Django's database backend reports any database error on update as
+            # "the session was deleted" (a 400 to the visitor). An unreachable
+            # database is not that: let it through, to be answered with a 503.
+            if isinstance(error.__context__, OperationalError | InterfaceError):
+                raise error.__context__ from None
+            raise
         self._cache_write(self._session, expiry_age=self.get_expiry_age())
 
     def delete(self, session_key=None):

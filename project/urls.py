@@ -7,3 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("apps.demo.urls")),
 ]
+
+# A database outage answers 503 "try again", not 500.
+handler500 = "project.views.server_error"

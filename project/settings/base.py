@@ -134,7 +134,19 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url("channels")]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": redis_url("channels"),
+                        # Each consumer waits on Redis (BZPOPMIN) for up to 5 s at a
+                        # time; redis-py's default read timeout, also 5 s, would cut
+                        # that wait short and crash idle WebSockets. A failed
+                        # connection still fails fast.
+                        "socket_timeout": 10,
+                        "socket_connect_timeout": 2,
+                    }
+                ]
+            },
         }
     }
 else:

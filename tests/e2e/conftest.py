@@ -8,6 +8,7 @@ the first and carry the Host and Origin of the second.
 
 import os
 import socket
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -54,6 +55,16 @@ class Stack:
             }
         )
 
+    def address_of(self, container) -> str:
+        container.reload()
+        return next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+
+    def run_python(self, container, code: str) -> str:
+        """Run Python in a container of the stack, as its own user."""
+        result = container.exec_run(["python", "-c", code])
+        assert result.exit_code == 0, result.output.decode()
+        return result.output.decode()
+
     def restart(self, service: str) -> None:
         """`docker compose restart <service>`, then wait until nginx serves again."""
         for container in self.containers(service):
@@ -81,3 +92,63 @@ def stack() -> Stack:
     stack = Stack(address=address, origin=origin)
     stack.wait_ready()
     return stack
+
+
+class Load:
+    """GET requests from background threads, one after another in each, until
+    the block ends: `with Load(stack) as load: ...`, then load.results holds
+    (start time, status code or exception name) for every request."""
+
+    def __init__(self, stack: Stack, *, path: str = "/", threads: int = 4):
+        self.stack, self.path, self.threads = stack, path, threads
+        self.results: list[tuple[float, int | str]] = []
+        self._stop = threading.Event()
+
+    def _run(self):
+        browser = self.stack.browser()
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                outcome = browser.get(self.stack.url(self.path), timeout=30).status_code
+            except requests.RequestException as error:
+                outcome = type(error).__name__
+            self.results.append((started, outcome))
+
+    def __enter__(self):
+        self._workers = [threading.Thread(target=self._run) for _ in range(self.threads)]
+        for worker in self._workers:
+            worker.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        for worker in self._workers:
+            worker.join()
+
+    def failures(self, *, since: float = 0.0) -> list:
+        return [r for r in self.results if r[0] >= since and r[1] != 200]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium, headless, driven by Playwright. It reaches nginx by
+    its service name, which the test stack allows as a host (see Makefile)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            # As root in a container, without Chromium's own sandbox; and
+            # without the background traffic a closed network refuses.
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+def page_url(stack: Stack, room: str) -> str:
+    return f"http://{stack.address}/?room={room}"
+
+
+def chat_status(page) -> str:
+    return page.text_content("#chat-status")

@@ -1,6 +1,7 @@
 """The chat consumer through the project's whole ASGI application (origin check,
 session and auth middleware, routing), with the real Redis channel layer."""
 
+import asyncio
 import json
 import uuid
 
@@ -89,3 +90,15 @@ async def test_handshake_is_refused_without_an_allowed_origin(headers):
     communicator = WebsocketCommunicator(application, room_path(), headers=headers)
     accepted, _ = await communicator.connect()
     assert not accepted
+
+
+async def test_idle_socket_outlives_the_channel_layers_blocking_read():
+    # The layer waits on Redis in 5 s reads; an idle socket must not be cut
+    # off by them (redis-py's default read timeout is 5 s too).
+    path = room_path()
+    idle, talker = await connected(path), await connected(path)
+    await asyncio.sleep(6)
+    await talker.send_to(text_data=json.dumps({"message": "still there?"}))
+    assert json.loads(await idle.receive_from(timeout=5)) == {"message": "still there?"}
+    for communicator in (idle, talker):
+        await communicator.disconnect()
