@@ -129,10 +129,12 @@ class Load:
         return [r for r in self.results if r[0] >= since and r[1] != 200]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
     """Debian's Chromium, headless, driven by Playwright. It reaches nginx by
-    its service name, which the test stack allows as a host (see Makefile)."""
+    its service name, which the test stack allows as a host (see Makefile).
+    One per test: Playwright's synchronous API keeps an event loop running
+    while it is open, and the asyncio tests need theirs."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
