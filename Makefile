@@ -9,6 +9,7 @@ SHELL := /bin/bash
 # with) the stack `docker compose up` runs.
 TEST_PROJECT ?= $(notdir $(CURDIR))-test
 TEST_COMPOSE := HTTP_PORT=127.0.0.1:0 docker compose --project-name $(TEST_PROJECT) --profile test
+BENCH_QUICK ?= 0
 
 .PHONY: help
 help: ## List the targets
@@ -33,7 +34,17 @@ test: ## Lint, build, start a throwaway stack, run every test through it, remove
 	echo "==> starting the stack (asgi with two replicas)"; \
 	$(TEST_COMPOSE) up --detach --wait --quiet-pull --scale asgi=2 nginx; \
 	echo "==> pytest: unit tests, then the whole stack through nginx"; \
-	$(TEST_COMPOSE) run --rm --no-deps tests pytest
+	$(TEST_COMPOSE) run --rm --no-deps tests pytest; \
+	echo "==> removing the test stack"; \
+	$(TEST_COMPOSE) down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1; \
+	echo "==> benchmark smoke test: every scenario briefly, and a report holding every figure"; \
+	BENCH_QUICK=1 BENCH_PROJECT=$(TEST_PROJECT)-bench BENCH_RESULTS=bench-results/quick bench/run.sh; \
+	docker run --rm --volume "$(CURDIR)/bench-results/quick:/results:ro" django-reference/bench:$(TEST_PROJECT)-bench \
+	  python check_report.py /results
+
+.PHONY: bench
+bench: ## Benchmark the stack, every scenario side by side; report in bench-results/ (BENCH_QUICK=1: briefly)
+	BENCH_QUICK=$(BENCH_QUICK) bench/run.sh
 
 .PHONY: lint
 lint: ## Fix what ruff can fix, in the working tree
@@ -46,7 +57,7 @@ requirements: ## Regenerate the pinned requirements/*.txt from *.in (ARGS=--upgr
 	docker run --rm --volume "$(CURDIR)/requirements:/requirements" --workdir /requirements \
 	  --env CUSTOM_COMPILE_COMMAND="make requirements" \
 	  python:3.13-slim sh -c 'pip install --quiet --root-user-action=ignore pip-tools && \
-	  for name in base production dev; do \
+	  for name in base production dev bench; do \
 	    echo "==> $$name.txt"; \
 	    pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
 	      $(ARGS) --output-file "$$name.txt" "$$name.in"; \
