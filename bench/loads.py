@@ -268,8 +268,17 @@ async def idle_check(connections, target: int) -> IdleResult:
 
     answers = await asyncio.gather(*(alive(c) for c in connections))
     held = sum(answers)
+    close_codes: dict = {}
+    for connection, answered in zip(connections, answers, strict=True):
+        if not answered:
+            code = str(connection.close_code)
+            close_codes[code] = close_codes.get(code, 0) + 1
     return IdleResult(
-        target=target, opened=len(connections), held=held, dropped=len(connections) - held
+        target=target,
+        opened=len(connections),
+        held=held,
+        dropped=len(connections) - held,
+        close_codes=close_codes,
     )
 
 
