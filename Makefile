@@ -9,6 +9,7 @@ SHELL := /bin/bash
 # with) the stack `docker compose up` runs.
 # The browser tests reach nginx by its service name, hence the extra host.
 TEST_PROJECT ?= $(notdir $(CURDIR))-test
+BENCH_QUICK ?= 0
 TEST_COMPOSE := HTTP_PORT=127.0.0.1:0 DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,nginx \
 	docker compose --project-name $(TEST_PROJECT) --profile test
 
@@ -43,12 +44,20 @@ define stack-tests
 endef
 
 .PHONY: test
-test: ## Lint, build, start a throwaway stack, run the tests through it, remove it
+test: ## Lint, build, start a throwaway stack, run the tests through it, remove it; bench smoke test
 	$(call stack-tests,not chaos)
+	@echo "==> benchmark smoke test: every scenario briefly, and a report holding every figure"
+	BENCH_QUICK=1 BENCH_PROJECT=$(TEST_PROJECT)-bench BENCH_RESULTS=bench-results/quick bench/run.sh
+	docker run --rm --volume "$(CURDIR)/bench-results/quick:/results:ro" \
+	  django-reference/bench:$(TEST_PROJECT)-bench python check_report.py /results
 
 .PHONY: chaos
 chaos: ## The slow tests: faults (restarts, outages, kills) and slow clients, on a throwaway stack
 	$(call stack-tests,chaos)
+
+.PHONY: bench
+bench: ## Benchmark every scenario side by side; report in bench-results/ (BENCH_QUICK=1: briefly)
+	BENCH_QUICK=$(BENCH_QUICK) bench/run.sh
 
 .PHONY: lint
 lint: ## Fix what ruff can fix, in the working tree
@@ -61,7 +70,7 @@ requirements: ## Regenerate the pinned requirements/*.txt from *.in (ARGS=--upgr
 	docker run --rm --volume "$(CURDIR)/requirements:/requirements" --workdir /requirements \
 	  --env CUSTOM_COMPILE_COMMAND="make requirements" \
 	  python:3.13-slim sh -c 'pip install --quiet --root-user-action=ignore pip-tools && \
-	  for name in base production dev; do \
+	  for name in base production dev bench; do \
 	    echo "==> $$name.txt"; \
 	    pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
 	      $(ARGS) --output-file "$$name.txt" "$$name.in"; \

@@ -40,3 +40,12 @@ def test_counter_never_goes_back_after_a_redis_outage(client, sessions_redis_dow
         assert visit_count(client.get("/")) == 2  # PostgreSQL alone
     # Redis is back, still holding 1.
     assert visit_count(client.get("/")) == 3
+
+
+def test_about_is_public_and_sets_no_cookie(client):
+    response = client.get("/about/")
+    assert response.status_code == 200
+    assert set(response["Cache-Control"].split(", ")) == {"public", "max-age=60"}
+    # A shared cache (nginx) may keep only a response that is the same for everyone.
+    assert not response.cookies
+    assert "Cookie" not in response.get("Vary", "")

@@ -1,0 +1,26 @@
+"""Scenario 4's "common default": this project's production settings with the
+choices most Django templates ship in place of this project's tuning.
+
+Mounted into the app image as project.settings.bench_default by
+bench/compose.yml, for the web-default service only; never used in production.
+"""
+
+from redis._parsers import _RESP2Parser
+
+from project.settings.production import *  # noqa: F403
+from project.settings.production import CACHES, MIDDLEWARE
+
+# Django's database session engine and its own middleware, in place of
+# project/sessions.py's PostgreSQL-plus-Redis engine.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware"
+    if name == "project.sessions.SessionMiddleware"
+    else name
+    for name in MIDDLEWARE
+]
+
+# No hiredis: redis-py's pure-Python reply parser (the one it picks when
+# redis is installed without the [hiredis] extra).
+for cache in CACHES.values():
+    cache["OPTIONS"]["CONNECTION_POOL_KWARGS"] = {"parser_class": _RESP2Parser}

@@ -1,0 +1,286 @@
+"""The load generators: wrk for HTTP, asyncio clients for WebSockets and Redis.
+
+Each function measures one side of a comparison once and returns plain
+numbers; bench/run.py alternates the sides and takes the medians.
+"""
+
+import asyncio
+import contextlib
+import json
+import re
+import statistics
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis.asyncio as redis
+import websockets
+from websockets.protocol import State
+
+# What the stack answers to (DJANGO_ALLOWED_HOSTS): the Host and Origin every
+# request carries, whichever address it is sent to.
+HOST = "localhost"
+ORIGIN = f"http://{HOST}"
+
+
+# --- HTTP -------------------------------------------------------------------
+
+WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+@dataclass
+class HttpResult:
+    requests: int
+    rate: float  # requests per second
+    p50_ms: float
+    p99_ms: float
+    errors: int  # socket errors, and answers other than 2xx or 3xx
+
+
+def wrk(url: str, *, seconds: float, connections: int = 32, threads: int = 2) -> HttpResult:
+    """wrk against `url` for `seconds`, with the stack's Host header."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    command += ["-H", f"Host: {HOST}", url]
+    # The command is fixed above; only numbers and the URL vary.
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    return wrk_parse(output)
+
+
+def wrk_parse(output: str) -> HttpResult:
+    def latency_ms(percent: str) -> float:
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(\w+)", output, re.M).groups()
+        return float(value) * WRK_UNITS[unit]
+
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return HttpResult(
+        requests=int(re.search(r"(\d+) requests in", output)[1]),
+        rate=float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+        p50_ms=latency_ms("50"),
+        p99_ms=latency_ms("99"),
+        errors=errors + (int(non_2xx[1]) if non_2xx else 0),
+    )
+
+
+# --- WebSockets ---------------------------------------------------------------
+
+
+async def ws_connect(address: tuple[str, int], path: str):
+    """A WebSocket to `path` on `address`, as a browser on the site would open it.
+    No client pings: Daphne pings, and the client answers."""
+    host, port = address
+    return await websockets.connect(
+        f"ws://{HOST}{path}",
+        host=host,
+        port=port,
+        origin=ORIGIN,
+        ping_interval=None,
+        open_timeout=60,
+        close_timeout=5,
+    )
+
+
+async def ws_connect_many(addresses: list[tuple[str, int]], paths: list[str], parallel: int = 64):
+    """One connection per path, spread over `addresses` in turn, `parallel`
+    handshakes at a time. Returns the connections and the number that failed."""
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(index: int, path: str):
+        async with gate:
+            try:
+                return await ws_connect(addresses[index % len(addresses)], path)
+            except (OSError, TimeoutError, websockets.WebSocketException):
+                return None
+
+    results = await asyncio.gather(*(one(i, path) for i, path in enumerate(paths)))
+    connections = [c for c in results if c is not None]
+    return connections, len(results) - len(connections)
+
+
+async def ws_close_all(connections, parallel: int = 256) -> None:
+    gate = asyncio.Semaphore(parallel)
+
+    async def one(connection):
+        async with gate:
+            # A socket already gone is closed enough.
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    await asyncio.gather(*(one(c) for c in connections))
+
+
+def percentile(values: list[float], percent: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(percent / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class EchoResult:
+    messages: int
+    rate: float  # round trips per second, all clients together
+    p50_ms: float
+    p99_ms: float
+
+
+async def echo(addresses: list[tuple[str, int]], *, clients: int, seconds: float) -> EchoResult:
+    """`clients` chat clients, each alone in its room, each sending a message and
+    waiting for it to come back (through the channel layer), for `seconds`."""
+    rooms = [f"/ws/chat/bench-echo-{uuid.uuid4().hex[:12]}/" for _ in range(clients)]
+    connections, failed = await ws_connect_many(addresses, rooms)
+    if failed:
+        await ws_close_all(connections)
+        raise RuntimeError(f"{failed} of {clients} echo clients could not connect")
+    latencies: list[float] = []
+    frame = json.dumps({"message": "x" * 64})
+    deadline = time.perf_counter() + seconds
+
+    async def client(connection):
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            await connection.send(frame)
+            await connection.recv()
+            latencies.append((time.perf_counter() - sent) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in connections))
+    elapsed = time.perf_counter() - started
+    await ws_close_all(connections)
+    return EchoResult(
+        messages=len(latencies),
+        rate=len(latencies) / elapsed,
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+    )
+
+
+class Fanout:
+    """Subscribers that note when each message reaches them, so that a sender
+    can wait for the moment the last of them has it."""
+
+    def __init__(self, subscribers: int):
+        self.subscribers = subscribers
+        self.arrivals: dict[str, int] = {}
+        self.everyone = asyncio.Event()
+        self.last_arrival = 0.0
+
+    def arrived(self, tag: str) -> None:
+        self.arrivals[tag] = self.arrivals.get(tag, 0) + 1
+        if self.arrivals[tag] == self.subscribers:
+            self.last_arrival = time.perf_counter()
+            self.everyone.set()
+
+    async def time_to_last(self, send) -> float:
+        """Milliseconds from calling `send(tag)` until every subscriber has the tag."""
+        tag = uuid.uuid4().hex
+        self.everyone.clear()
+        sent = time.perf_counter()
+        await send(tag)
+        await asyncio.wait_for(self.everyone.wait(), timeout=30)
+        return (self.last_arrival - sent) * 1000
+
+
+class ChatRoomFanout(Fanout):
+    """`subscribers` chat clients in one room, spread over `addresses` (the Daphne
+    processes) in turn; one of them sends."""
+
+    async def open(self, addresses: list[tuple[str, int]]) -> None:
+        path = f"/ws/chat/bench-broadcast-{uuid.uuid4().hex[:12]}/"
+        self.connections, failed = await ws_connect_many(addresses, [path] * self.subscribers)
+        if failed:
+            raise RuntimeError(f"{failed} of {self.subscribers} room clients could not connect")
+        self.readers = [asyncio.create_task(self.read(c)) for c in self.connections]
+
+    async def read(self, connection) -> None:
+        async for frame in connection:
+            self.arrived(json.loads(frame)["message"])
+
+    async def broadcast(self) -> float:
+        sender = self.connections[0]
+        return await self.time_to_last(lambda tag: sender.send(json.dumps({"message": tag})))
+
+    async def close(self) -> None:
+        await ws_close_all(self.connections)
+        for reader in self.readers:
+            reader.cancel()
+
+
+class RedisFanout(Fanout):
+    """The floor: `subscribers` Redis connections SUBSCRIBEd to one channel, and
+    one PUBLISH, with nothing of Django, Channels or WebSockets in between."""
+
+    async def open(self, url: str) -> None:
+        self.channel = f"bench-broadcast-{uuid.uuid4().hex[:12]}"
+        self.clients = [redis.from_url(url) for _ in range(self.subscribers + 1)]
+        self.pubsubs = [client.pubsub() for client in self.clients[1:]]
+        for pubsub in self.pubsubs:
+            await pubsub.subscribe(self.channel)
+            # The subscription is confirmed before the first PUBLISH is timed.
+            await pubsub.get_message(timeout=5)
+        self.readers = [asyncio.create_task(self.read(p)) for p in self.pubsubs]
+
+    async def read(self, pubsub) -> None:
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                self.arrived(message["data"].decode())
+
+    async def broadcast(self) -> float:
+        publisher = self.clients[0]
+        return await self.time_to_last(lambda tag: publisher.publish(self.channel, tag))
+
+    async def close(self) -> None:
+        for reader in self.readers:
+            reader.cancel()
+        for pubsub in self.pubsubs:
+            await pubsub.aclose()
+        for client in self.clients:
+            await client.aclose()
+
+
+@dataclass
+class IdleResult:
+    target: int
+    opened: int
+    held: int  # still open, and answering a ping, after the hold
+    dropped: int  # opened, but closed or silent by the end
+    close_codes: dict  # why the dropped ones closed: close code -> count
+
+
+async def idle_open(addresses, count: int):
+    paths = [f"/ws/chat/bench-idle-{i % 100}/" for i in range(count)]
+    return await ws_connect_many(addresses, paths)
+
+
+async def idle_check(connections, target: int) -> IdleResult:
+    """After the hold: which connections are still open and answer a ping."""
+    gate = asyncio.Semaphore(512)
+
+    async def alive(connection) -> bool:
+        if connection.state is not State.OPEN:
+            return False
+        async with gate:
+            try:
+                pong = await connection.ping()
+                await asyncio.wait_for(pong, timeout=30)
+                return True
+            except Exception:
+                return False
+
+    answers = await asyncio.gather(*(alive(c) for c in connections))
+    held = sum(answers)
+    close_codes: dict = {}
+    for connection, answered in zip(connections, answers, strict=True):
+        if not answered:
+            code = str(connection.close_code)
+            close_codes[code] = close_codes.get(code, 0) + 1
+    return IdleResult(
+        target=target,
+        opened=len(connections),
+        held=held,
+        dropped=len(connections) - held,
+        close_codes=close_codes,
+    )
+
+
+def median(values):
+    return statistics.median(values)

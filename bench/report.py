@@ -1,0 +1,267 @@
+"""The report: every figure, its goal, and the absolute numbers behind it, as
+report.md (a Markdown table), report.json (everything measured) and chart.png.
+
+FIGURES is the one list of what the report must hold; missing_figures() is the
+smoke test's check that a report holds all of it.
+"""
+
+import json
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+# Scenario 1's file: the demo's stylesheet, 1.2 KB, served by nginx from disk
+# (wrk asks for no compression, so it is sent as it is).
+STATIC_FILE = "/static/demo/app.css"
+IDLE_GOAL = 10_000
+COLD_START_GOAL_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    scenario: str
+    name: str
+    value: Callable[[dict], float]
+    goal: str  # as the issue states it
+    met: Callable[[float], bool] | None  # None: a floor or a count, no goal of its own
+    numbers: Callable[[dict], str]  # the absolute numbers behind the figure
+
+
+def http_numbers(comparison: dict) -> str:
+    return "<br>".join(
+        f"{name}: {side['rate']:,.0f} req/s, p99 {side['p99_ms']:.1f} ms, "
+        f"{side['cpu_s_per_1k']:.2f} CPU s/1k req"
+        + (f", {side['errors']} errors" if side["errors"] else "")
+        for name, side in comparison["sides"].items()
+    )
+
+
+def echo_numbers(comparison: dict) -> str:
+    return "<br>".join(
+        f"{name}: {side['rate']:,.0f} msg/s, p50 {side['p50_ms']:.1f} ms, "
+        f"p99 {side['p99_ms']:.1f} ms, {side['cpu_s_per_1k']:.2f} CPU s/1k msg"
+        for name, side in comparison["sides"].items()
+    )
+
+
+def broadcast_numbers(comparison: dict) -> str:
+    return (
+        f"{comparison['clients']} clients on {comparison['daphne_processes']} Daphne processes<br>"
+        + "<br>".join(
+            f"{name}: last client after p50 {side['p50_ms']:.1f} ms, p99 {side['p99_ms']:.1f} ms"
+            for name, side in comparison["sides"].items()
+        )
+    )
+
+
+def idle_numbers(idle: dict) -> str:
+    return (
+        f"{idle['held']:,} of {idle['target']:,} held {idle['hold_seconds']:.0f} s, "
+        f"{idle['dropped']} dropped"
+        + (f" (close codes {idle['close_codes']})" if idle["dropped"] else "")
+        + "; "
+        f"Daphne {idle['daphne_bytes_per_connection'] / 1024:.1f} KiB, "
+        f"nginx {idle['nginx_bytes_per_connection'] / 1024:.1f} KiB per connection"
+    )
+
+
+FIGURES = [
+    Figure(
+        "static_rate",
+        "1",
+        "nginx, 1.2 KB static file (req/s, the floor)",
+        lambda r: r["public_vs_static"]["sides"]["static file"]["rate"],
+        "the floor for 3",
+        None,
+        lambda r: http_numbers(
+            {"sides": {"static file": r["public_vs_static"]["sides"]["static file"]}}
+        ),
+    ),
+    Figure(
+        "proxy_ratio",
+        "2",
+        "home page: through nginx / straight to Gunicorn",
+        lambda r: r["proxy"]["ratios"]["rate"],
+        "≥ 0.9",
+        lambda v: v >= 0.9,
+        lambda r: http_numbers(r["proxy"]),
+    ),
+    Figure(
+        "public_ratio",
+        "3",
+        "public page through the stack / static file",
+        lambda r: r["public_vs_static"]["ratios"]["rate"],
+        "≥ 0.5",
+        lambda v: v >= 0.5,
+        lambda r: http_numbers(r["public_vs_static"]),
+    ),
+    Figure(
+        "tuning_ratio",
+        "4",
+        "home page: this project / common default",
+        lambda r: r["tuning"]["ratios"]["rate"],
+        "≥ 1.5",
+        lambda v: v >= 1.5,
+        lambda r: http_numbers(r["tuning"]),
+    ),
+    Figure(
+        "echo_rate_ratio",
+        "5",
+        "WebSocket echo msg/s: through nginx / straight to Daphne",
+        lambda r: r["echo"]["ratios"]["rate"],
+        "≥ 0.8",
+        lambda v: v >= 0.8,
+        lambda r: echo_numbers(r["echo"]),
+    ),
+    Figure(
+        "echo_p99_ratio",
+        "5",
+        "WebSocket echo p99: through nginx / straight to Daphne",
+        lambda r: r["echo"]["ratios"]["p99_ms"],
+        "≤ 1.5",
+        lambda v: v <= 1.5,
+        lambda r: echo_numbers(r["echo"]),
+    ),
+    Figure(
+        "broadcast_p99_ratio",
+        "6",
+        "broadcast p99, last client: chat room / raw Redis PUBLISH",
+        lambda r: r["broadcast"]["ratios"]["p99_ms"],
+        "≤ 3",
+        lambda v: v <= 3,
+        lambda r: broadcast_numbers(r["broadcast"]),
+    ),
+    Figure(
+        "idle_held_ratio",
+        "7",
+        "idle WebSockets held / opened",
+        lambda r: r["idle"]["held"] / r["idle"]["target"],
+        f"{IDLE_GOAL:,} held, none dropped",
+        None,  # judged in figure_met(): the count matters as well as the ratio
+        lambda r: idle_numbers(r["idle"]),
+    ),
+    Figure(
+        "cold_start_seconds",
+        "8",
+        "cold start: `docker compose up` to all healthy (s)",
+        lambda r: r["cold_start"]["seconds"],
+        f"< {COLD_START_GOAL_SECONDS} s",
+        lambda v: v < COLD_START_GOAL_SECONDS,
+        lambda r: "rounds: " + ", ".join(f"{s:.1f} s" for s in r["cold_start"]["rounds"]),
+    ),
+]
+
+
+def figure_value(figure: Figure, results: dict) -> float | None:
+    try:
+        value = figure.value(results)
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+    return value if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def figure_met(figure: Figure, results: dict, value: float) -> bool | None:
+    if figure.key == "idle_held_ratio":
+        idle = results["idle"]
+        return idle["target"] >= IDLE_GOAL and idle["held"] == idle["target"]
+    return figure.met(value) if figure.met else None
+
+
+def markdown(results: dict) -> str:
+    mode = "quick (every scenario briefly: figures show the harness works, not the stack)"
+    lines = [
+        "# Benchmark report",
+        "",
+        f"Mode: {mode if results['quick'] else 'full'}. Each ratio is the median of "
+        f"{results['plan']['rounds']} alternating rounds of its two sides, measured in this run. "
+        "CPU seconds are those of the whole stack (every container but the load generator).",
+        "",
+        "| scenario | figure | value | goal | met | absolute numbers |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for figure in FIGURES:
+        value = figure_value(figure, results)
+        if value is None:
+            lines.append(f"| {figure.scenario} | {figure.name} | missing | {figure.goal} | no | |")
+            continue
+        met = figure_met(figure, results, value)
+        shown = f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+        verdict = {True: "yes", False: "**no**", None: "—"}[met]
+        lines.append(
+            f"| {figure.scenario} | {figure.name} | {shown} | {figure.goal} | {verdict} | "
+            f"{figure.numbers(results)} |"
+        )
+    lines += ["", "![chart](chart.png)", ""]
+    return "\n".join(lines)
+
+
+def chart(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    # Every figure as a multiple of its goal (1.0 = exactly the goal), so one
+    # axis holds them all; "at least" goals plot value/goal, "at most" goal/value,
+    # and higher is better throughout.
+    goals = {
+        "proxy_ratio": (0.9, operator.truediv),
+        "public_ratio": (0.5, operator.truediv),
+        "tuning_ratio": (1.5, operator.truediv),
+        "echo_rate_ratio": (0.8, operator.truediv),
+        "echo_p99_ratio": (1.5, lambda v, g: g / v),
+        "broadcast_p99_ratio": (3, lambda v, g: g / v),
+        "idle_held_ratio": (1.0, operator.truediv),
+        "cold_start_seconds": (COLD_START_GOAL_SECONDS, lambda v, g: g / v),
+    }
+    labels, scores = [], []
+    for figure in FIGURES:
+        value = figure_value(figure, results)
+        if figure.key in goals and value:
+            goal, score = goals[figure.key]
+            labels.append(f"{figure.scenario}: {figure.name}\n{value:.2f} (goal {figure.goal})")
+            scores.append(score(value, goal))
+    fig, axes = plt.subplots(figsize=(10, 0.7 * len(labels) + 1.5))
+    colours = ["tab:green" if s >= 1 else "tab:red" for s in scores]
+    axes.barh(labels[::-1], scores[::-1], color=colours[::-1])
+    axes.axvline(1.0, color="black", linestyle="--", linewidth=1)
+    axes.set_xlabel("multiple of the goal (right of the dashed line: goal met)")
+    axes.set_title(
+        "Benchmark figures against their goals" + (" (quick mode)" if results["quick"] else "")
+    )
+    axes.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write(results: dict, folder: str) -> list[str]:
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(results, indent=2))
+    (out / "report.md").write_text(markdown(results))
+    chart(results, out / "chart.png")
+    return [str(out / name) for name in ("report.md", "report.json", "chart.png")]
+
+
+def missing_figures(folder: str) -> list[str]:
+    """What a report in `folder` lacks: any figure without a value, in report.json
+    or in report.md's table, or the chart."""
+    out = Path(folder)
+    try:
+        results = json.loads((out / "report.json").read_text())
+        table = (out / "report.md").read_text()
+    except (OSError, ValueError):
+        return ["report.json and report.md"]
+    missing = [
+        f"{f.scenario}: {f.name}"
+        for f in FIGURES
+        if figure_value(f, results) is None or f"| {f.scenario} | {f.name} | missing" in table
+    ]
+    chart_path = out / "chart.png"
+    if not chart_path.exists() or chart_path.stat().st_size < 1000:
+        missing.append("chart.png")
+    return missing

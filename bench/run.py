@@ -1,0 +1,328 @@
+"""The benchmark's scenarios, run in the bench container on the stack's network.
+
+bench/run.sh starts the stack and this; docs/performance.md explains the
+scenarios and the figures. Every comparison alternates its two sides, round
+after round (A B, then B A, ...), so that whatever else the machine does at
+the time weighs on both alike, and reports the medians. BENCH_QUICK=1 runs
+every scenario briefly; its figures only show that the harness works.
+"""
+
+import asyncio
+import os
+import socket
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import docker
+import loads
+import report
+
+
+@dataclass(frozen=True)
+class Plan:
+    rounds: int  # alternations of A and B in each comparison
+    http_seconds: float  # one wrk run
+    echo_clients: int
+    echo_seconds: float
+    broadcast_clients: int
+    broadcasts_per_round: int
+    idle_connections: int
+    idle_hold_seconds: float
+
+
+FULL = Plan(
+    rounds=5,
+    http_seconds=10,
+    echo_clients=32,
+    echo_seconds=10,
+    broadcast_clients=500,
+    broadcasts_per_round=10,
+    idle_connections=10_000,
+    idle_hold_seconds=60,
+)
+QUICK = Plan(
+    rounds=2,
+    http_seconds=2,
+    echo_clients=8,
+    echo_seconds=2,
+    broadcast_clients=50,
+    broadcasts_per_round=3,
+    idle_connections=200,
+    idle_hold_seconds=3,
+)
+
+STARTED = time.monotonic()
+CGROUP = Path("/host/cgroup")
+
+
+def progress(text: str) -> None:
+    print(f"[{time.monotonic() - STARTED:5.0f} s] {text}", flush=True)
+
+
+class Stack:
+    """The compose project this container belongs to, through the Docker socket."""
+
+    def __init__(self):
+        self.docker = docker.from_env(version="auto")
+        self.me = self.docker.containers.get(socket.gethostname())
+        self.project = self.me.labels["com.docker.compose.project"]
+
+    def containers(self, service: str | None = None) -> list:
+        labels = [f"com.docker.compose.project={self.project}"]
+        if service:
+            labels.append(f"com.docker.compose.service={service}")
+        found = self.docker.containers.list(filters={"label": labels})
+        return [c for c in found if c.id != self.me.id]
+
+    def cgroup_file(self, container, controller: str, v1_name: str, v2_name: str) -> Path:
+        """A container's cgroup file, read from the host's cgroup tree (mounted
+        at /host/cgroup by bench/compose.yml): version 1 (cgroupfs) or 2
+        (cgroupfs or systemd driver)."""
+        for candidate in (
+            CGROUP / controller / "docker" / container.id / v1_name,
+            CGROUP / "docker" / container.id / v2_name,
+            CGROUP / "system.slice" / f"docker-{container.id}.scope" / v2_name,
+        ):
+            if candidate.exists():
+                return candidate
+        raise FileNotFoundError(f"no cgroup {v2_name} for {container.name} under {CGROUP}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by every container of the stack, the load
+        generator (this container) excepted."""
+        total = 0.0
+        for container in self.containers():
+            path = self.cgroup_file(container, "cpuacct", "cpuacct.usage", "cpu.stat")
+            text = path.read_text()
+            if path.name == "cpu.stat":  # "usage_usec N" among other lines
+                total += int(text.split("usage_usec")[1].split()[0]) / 1e6
+            else:
+                total += int(text) / 1e9
+        return total
+
+    def memory_bytes(self, service: str) -> int:
+        """Memory in use by a service's containers, as `docker stats` counts it:
+        usage less the page cache that could be dropped."""
+        total = 0
+        for container in self.containers(service):
+            usage = self.cgroup_file(container, "memory", "memory.usage_in_bytes", "memory.current")
+            stat = self.cgroup_file(container, "memory", "memory.stat", "memory.stat")
+            fields = dict(line.split() for line in stat.read_text().splitlines())
+            inactive = fields.get("total_inactive_file", fields.get("inactive_file", "0"))
+            total += int(usage.read_text()) - int(inactive)
+        return total
+
+
+def addresses(service: str, port: int) -> list[tuple[str, int]]:
+    """Every replica of a service, as Docker's DNS lists them."""
+    found = {info[4][0] for info in socket.getaddrinfo(service, port, type=socket.SOCK_STREAM)}
+    return [(address, port) for address in sorted(found)]
+
+
+# --- comparisons ----------------------------------------------------------------
+
+
+def side_summary(runs: list[dict]) -> dict:
+    """The medians of one side's rounds, and every round's numbers."""
+    keys = [k for k in runs[0] if isinstance(runs[0][k], int | float)]
+    summary = {k: statistics.median(run[k] for run in runs) for k in keys}
+    summary["errors"] = sum(run.get("errors", 0) for run in runs)
+    summary["rounds"] = runs
+    return summary
+
+
+def alternate(plan: Plan, label: str, sides: dict, measure) -> dict:
+    """Measure each side once per round, alternating which goes first, and
+    return each side's medians plus the median of the per-round A/B ratios of
+    every figure."""
+    names = list(sides)
+    runs = {name: [] for name in names}
+    for round_number in range(plan.rounds):
+        order = names if round_number % 2 == 0 else names[::-1]
+        for name in order:
+            result = measure(sides[name])
+            runs[name].append(result)
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "errors")
+            progress(f"{label} round {round_number + 1}/{plan.rounds}: {name}: {shown}")
+    a, b = names
+    ratios = {
+        key: statistics.median(ra[key] / rb[key] for ra, rb in zip(runs[a], runs[b], strict=True))
+        for key in runs[a][0]
+        if key != "errors"
+    }
+    return {"sides": {name: side_summary(runs[name]) for name in names}, "ratios": ratios}
+
+
+def http_measure(stack: Stack, plan: Plan):
+    def measure(url: str) -> dict:
+        cpu_before = stack.cpu_seconds()
+        result = loads.wrk(url, seconds=plan.http_seconds)
+        cpu = stack.cpu_seconds() - cpu_before
+        return {
+            "rate": result.rate,
+            "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms,
+            "cpu_s_per_1k": cpu / max(result.requests, 1) * 1000,
+            "errors": result.errors,
+        }
+
+    return measure
+
+
+def http_compare(stack: Stack, plan: Plan, label: str, sides: dict[str, str]) -> dict:
+    for url in sides.values():  # warm up: connections, caches, lazy imports
+        loads.wrk(url, seconds=1)
+    return alternate(plan, label, sides, http_measure(stack, plan))
+
+
+def echo_compare(stack: Stack, plan: Plan) -> dict:
+    def measure(targets) -> dict:
+        cpu_before = stack.cpu_seconds()
+        result = asyncio.run(
+            loads.echo(targets, clients=plan.echo_clients, seconds=plan.echo_seconds)
+        )
+        cpu = stack.cpu_seconds() - cpu_before
+        return {
+            "rate": result.rate,
+            "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms,
+            "cpu_s_per_1k": cpu / max(result.messages, 1) * 1000,
+        }
+
+    sides = {"through nginx": [("nginx", 8080)], "straight to Daphne": addresses("asgi", 8001)}
+    return alternate(plan, "5 echo", sides, measure)
+
+
+async def broadcast_compare(plan: Plan) -> dict:
+    daphnes = addresses("asgi", 8001)
+    room = loads.ChatRoomFanout(plan.broadcast_clients)
+    raw = loads.RedisFanout(plan.broadcast_clients)
+    await room.open(daphnes)
+    await raw.open(os.environ["REDIS_URL"])
+    try:
+        await room.broadcast()  # warm up
+        await raw.broadcast()
+        samples = {"chat room": [], "raw Redis": []}
+        for round_number in range(plan.rounds):
+            pairs = [("chat room", room), ("raw Redis", raw)]
+            for name, fanout in pairs if round_number % 2 == 0 else pairs[::-1]:
+                for _ in range(plan.broadcasts_per_round):
+                    samples[name].append(await fanout.broadcast())
+                    await asyncio.sleep(0.05)
+                progress(
+                    f"6 broadcast round {round_number + 1}/{plan.rounds}: {name}: "
+                    f"last of {plan.broadcast_clients} after "
+                    f"{statistics.median(samples[name][-plan.broadcasts_per_round :]):.1f} ms "
+                    "(median)"
+                )
+    finally:
+        await room.close()
+        await raw.close()
+    sides = {
+        name: {
+            "p50_ms": loads.percentile(values, 50),
+            "p99_ms": loads.percentile(values, 99),
+            "samples_ms": values,
+        }
+        for name, values in samples.items()
+    }
+    return {
+        "clients": plan.broadcast_clients,
+        "daphne_processes": len(daphnes),
+        "sides": sides,
+        "ratios": {k: sides["chat room"][k] / sides["raw Redis"][k] for k in ("p50_ms", "p99_ms")},
+    }
+
+
+async def idle_hold(stack: Stack, plan: Plan) -> dict:
+    memory_before = {s: stack.memory_bytes(s) for s in ("asgi", "nginx")}
+    progress(f"7 idle: opening {plan.idle_connections} WebSockets through nginx")
+    opened_at = time.monotonic()
+    connections, failed = await loads.idle_open([("nginx", 8080)], plan.idle_connections)
+    progress(
+        f"7 idle: {len(connections)} open ({failed} failed) in "
+        f"{time.monotonic() - opened_at:.0f} s; holding {plan.idle_hold_seconds:.0f} s"
+    )
+    await asyncio.sleep(min(5, plan.idle_hold_seconds))  # let the servers settle
+    memory_after = {s: stack.memory_bytes(s) for s in ("asgi", "nginx")}
+    deadline = time.monotonic() + plan.idle_hold_seconds
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(10, left))
+        still_open = sum(c.state is loads.State.OPEN for c in connections)
+        progress(f"7 idle: {still_open} of {len(connections)} still open")
+    result = await loads.idle_check(connections, plan.idle_connections)
+    progress(f"7 idle: {result.held} held, {result.dropped} dropped; closing")
+    await loads.ws_close_all(connections)
+    per_connection = {
+        service: (memory_after[service] - memory_before[service]) / max(len(connections), 1)
+        for service in memory_before
+    }
+    return {
+        **asdict(result),
+        "hold_seconds": plan.idle_hold_seconds,
+        "daphne_bytes_per_connection": per_connection["asgi"],
+        "nginx_bytes_per_connection": per_connection["nginx"],
+    }
+
+
+def main() -> int:
+    quick = os.environ.get("BENCH_QUICK") == "1"
+    plan = QUICK if quick else FULL
+    stack = Stack()
+    progress(f"{'quick' if quick else 'full'} run against compose project {stack.project}")
+    nginx = "http://nginx:8080"
+    results: dict = {"quick": quick, "plan": asdict(plan)}
+    # BENCH_SCENARIOS=2,4 runs only those (to try a change quickly); the report
+    # then says which figures are missing.
+    only = set(os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8").split(","))
+
+    if only & {"1", "3"}:
+        progress("1 and 3: the static file (the floor) and the public page, through nginx")
+        results["public_vs_static"] = http_compare(
+            stack,
+            plan,
+            "1+3",
+            {"public page": f"{nginx}/about/", "static file": f"{nginx}{report.STATIC_FILE}"},
+        )
+    if "2" in only:
+        progress("2: the home page through nginx and straight to Gunicorn")
+        results["proxy"] = http_compare(
+            stack,
+            plan,
+            "2",
+            {"through nginx": f"{nginx}/", "straight to Gunicorn": "http://web:8000/"},
+        )
+    if "4" in only:
+        progress("4: the home page, this project's configuration and the common default")
+        results["tuning"] = http_compare(
+            stack,
+            plan,
+            "4",
+            {"this project": f"{nginx}/", "common default": "http://nginx-default:8080/"},
+        )
+    if "5" in only:
+        progress("5: WebSocket echo through nginx and straight to Daphne")
+        results["echo"] = echo_compare(stack, plan)
+    if "6" in only:
+        progress(f"6: broadcast to {plan.broadcast_clients} clients, and raw Redis fan-out")
+        results["broadcast"] = asyncio.run(broadcast_compare(plan))
+    if "7" in only:
+        results["idle"] = asyncio.run(idle_hold(stack, plan))
+    cold = [float(s) for s in os.environ.get("COLD_START_SECONDS", "").split()]
+    results["cold_start"] = {"seconds": statistics.median(cold) if cold else None, "rounds": cold}
+
+    written = report.write(results, "/results")
+    progress("report: " + ", ".join(written))
+    print(Path("/results/report.md").read_text())
+    missing = report.missing_figures("/results")
+    if missing:
+        print("figures missing from the report: " + ", ".join(missing), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
