@@ -196,7 +196,10 @@ class ChatRoomFanout(Fanout):
             self.arrived(json.loads(frame)["message"])
 
     async def broadcast(self) -> float:
-        sender = self.connections[0]
+        # A different member speaks each time, as in a real room: each socket
+        # may send only a few messages a second (apps/demo/consumers.py).
+        self.sent = getattr(self, "sent", 0) + 1
+        sender = self.connections[self.sent % len(self.connections)]
         return await self.time_to_last(lambda tag: sender.send(json.dumps({"message": tag})))
 
     async def close(self) -> None:

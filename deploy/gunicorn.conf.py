@@ -48,11 +48,13 @@ graceful_timeout = 20
 # nginx keeps connections to Gunicorn open between requests for this long.
 keepalive = 5
 
-# Replace each worker after about a thousand requests, so a slow leak in any
-# library never grows without bound. The jitter keeps workers from all
-# restarting at once.
-max_requests = 1000
-max_requests_jitter = 100
+# Replace each worker after about twenty thousand requests, so a slow leak in
+# any library never grows without bound. Not much sooner: a new worker spends
+# about a second of CPU importing Django; replacing one every thousand
+# requests cost the home page a fifth of its CPU (docs/performance.md). The
+# jitter keeps workers from all restarting at once.
+max_requests = 20000
+max_requests_jitter = 2000
 
 # Workers' heartbeat files in memory: on a container's overlay file system a
 # slow disk write can look like a hung worker.

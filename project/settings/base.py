@@ -133,17 +133,20 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Redis pub/sub: a message to a group is one PUBLISH, which Redis
+            # hands to each Daphne process once, and each process to its own
+            # sockets; the list-based RedisChannelLayer pushes a copy per socket
+            # (docs/performance.md, scenario 6). Messages are not kept for a
+            # socket that is not listening, which a chat can live with.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
                         "address": redis_url("channels"),
-                        # Each consumer waits on Redis (BZPOPMIN) for up to 5 s at a
-                        # time; redis-py's default read timeout, also 5 s, would cut
-                        # that wait short and crash idle WebSockets. A failed
-                        # connection still fails fast.
-                        "socket_timeout": 10,
+                        # Fail fast when Redis is unreachable; reconnect and
+                        # subscribe again by itself when it is back.
                         "socket_connect_timeout": 2,
+                        "socket_timeout": 10,
                     }
                 ]
             },
