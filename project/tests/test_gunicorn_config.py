@@ -9,26 +9,19 @@ import pytest
 from project.env import BASE_DIR
 
 
-def gunicorn_setting(name: str, **env) -> str:
-    """A setting's value as Gunicorn prints it (--print-config also loads the
-    app, so the test settings come along)."""
+def gunicorn(option: str, **env) -> subprocess.CompletedProcess:
+    """Gunicorn with the project's config and `option` (which also loads the app,
+    under the test settings), WEB_CONCURRENCY as given."""
     env = {k: v for k, v in os.environ.items() if k != "WEB_CONCURRENCY"} | env
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "deploy/gunicorn.conf.py",
-            "--print-config",
-            "project.wsgi:application",
-        ],
-        cwd=BASE_DIR,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn.conf.py", option,
+         "project.wsgi:application"],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def gunicorn_setting(name: str, **env) -> str:
+    result = gunicorn("--print-config", **env)
     assert result.returncode == 0, result.stderr
     for line in result.stdout.splitlines():
         key, _, value = line.partition("=")
@@ -38,21 +31,7 @@ def gunicorn_setting(name: str, **env) -> str:
 
 
 def test_config_is_valid():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--config",
-            "deploy/gunicorn.conf.py",
-            "--check-config",
-            "project.wsgi:application",
-        ],
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = gunicorn("--check-config")
     assert result.returncode == 0, result.stderr
 
 
