@@ -53,11 +53,11 @@ def test_readyz_names_the_sessions_cache_even_though_it_ignores_errors(client, s
     assert response.json()["checks"]["cache"] == "ok"
 
 
-def test_readyz_names_the_channel_layer_when_it_is_down(client):
+def test_readyz_names_the_channel_layer_when_it_is_down(client, settings):
     layers = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [DEAD_REDIS]},
+            "BACKEND": settings.CHANNEL_LAYERS["default"]["BACKEND"],
+            "CONFIG": {"hosts": [{"address": DEAD_REDIS, "socket_connect_timeout": 1}]},
         }
     }
     # channels caches its layers; override_settings makes it build them anew.
