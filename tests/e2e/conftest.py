@@ -7,6 +7,7 @@ the first and carry the Host and Origin of the second.
 """
 
 import os
+import re
 import socket
 import threading
 import time
@@ -154,3 +155,21 @@ def page_url(stack: Stack, room: str) -> str:
 
 def chat_status(page) -> str:
     return page.text_content("#chat-status")
+
+
+# --- What a browser reads off the pages ------------------------------------------
+
+
+def visit_count(response) -> int:
+    """The number the page shows in its visit counter."""
+    assert response.status_code == 200, response.text
+    match = re.search(r'id="visit-count"[^>]*>(\d+)<', response.text)
+    assert match, "the page has no visit counter"
+    return int(match[1])
+
+
+def csrf_form(stack: Stack, browser, path: str = "/admin/login/") -> dict:
+    """The CSRF field of the form at `path`, as the browser got it."""
+    page = browser.get(stack.url(path))
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
+    return {"csrfmiddlewaretoken": token}

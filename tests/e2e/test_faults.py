@@ -22,14 +22,9 @@ from playwright.sync_api import expect
 
 from apps.health.draining import CLOSE_SERVICE_RESTART
 
-from .conftest import Load, page_url
+from .conftest import Load, csrf_form, page_url, visit_count
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
-
-
-def visit_count(response) -> int:
-    assert response.status_code == 200, response.text
-    return int(re.search(r'id="visit-count"[^>]*>(\d+)<', response.text)[1])
 
 
 def wait_until(predicate, *, timeout: float, interval: float = 0.5, what: str = "it"):
@@ -224,11 +219,9 @@ def logged_in_browser(stack) -> requests.Session:
     )
     assert result.exit_code == 0, result.output.decode()
     browser = stack.browser()
-    page = browser.get(stack.url("/admin/login/"))
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
     browser.post(
         stack.url("/admin/login/?next=/admin/"),
-        data={"csrfmiddlewaretoken": token, "username": username, "password": password},
+        data=csrf_form(stack, browser) | {"username": username, "password": password},
         headers={"Origin": stack.origin},
     )
     assert is_logged_in(stack, browser)

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import re
 import socket
 import time
 import uuid
@@ -11,6 +10,8 @@ import pytest
 import websockets
 
 from apps.demo.consumers import CLOSE_MESSAGE_TOO_BIG
+
+from .conftest import csrf_form
 
 pytestmark = pytest.mark.e2e
 
@@ -44,12 +45,6 @@ def test_body_over_the_limit_is_refused_by_nginx(stack):
     response = stack.browser().post(stack.url(path), data=b"x" * (1024 * 1024 + 1))
     assert response.status_code == 413
     assert path not in logs_of(stack, "web"), "the request reached Gunicorn"
-
-
-def csrf_form(stack, browser, path="/admin/login/") -> dict:
-    page = browser.get(stack.url(path))
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
-    return {"csrfmiddlewaretoken": token}
 
 
 def test_too_many_form_fields_is_a_400(stack):

@@ -8,14 +8,9 @@ import uuid
 import pytest
 import websockets
 
+from .conftest import visit_count
+
 pytestmark = pytest.mark.e2e
-
-
-def visit_count(response) -> int:
-    assert response.status_code == 200, response.text
-    match = re.search(r'id="visit-count"[^>]*>(\d+)<', response.text)
-    assert match, "the page has no visit counter"
-    return int(match[1])
 
 
 def static_urls(html: str) -> list[str]:
