@@ -2,6 +2,7 @@ import json
 import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from apps.health.draining import CLOSE_SERVICE_RESTART, is_draining, server_group
 
@@ -12,11 +13,6 @@ MAX_FRAME_CHARS = 16 * 1024
 # RFC 6455's "message too big" is 1009, but Daphne lets an application close
 # only with 1000 or 3000-4999; 4000 plus the standard code is the convention.
 CLOSE_MESSAGE_TOO_BIG = 4009
-
-# Each socket may send MESSAGES_PER_SECOND on average, in bursts of up to
-# MESSAGE_BURST; past that, messages get an error reply and go nowhere.
-MESSAGES_PER_SECOND = 5
-MESSAGE_BURST = 10
 
 
 def message_parse(text: str) -> str:
@@ -65,7 +61,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.groups = [self.room_group, server_group()]
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
-        self.allowance = TokenBucket(rate=MESSAGES_PER_SECOND, burst=MESSAGE_BURST)
+        self.allowance = TokenBucket(
+            rate=settings.CHAT_MESSAGES_PER_SECOND, burst=settings.CHAT_MESSAGE_BURST
+        )
         await self.accept()
 
     async def receive(self, text_data=None, bytes_data=None):

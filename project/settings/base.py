@@ -176,6 +176,15 @@ SESSION_ENGINE = "project.sessions"
 SESSION_CACHE_ALIAS = "sessions"
 
 # ---------------------------------------------------------------------------
+# Chat (apps/demo/consumers.py)
+# ---------------------------------------------------------------------------
+# Each WebSocket may send this many chat messages a second on average, in
+# bursts of up to CHAT_MESSAGE_BURST; past that, messages get an error reply
+# and go nowhere.
+CHAT_MESSAGES_PER_SECOND = 5
+CHAT_MESSAGE_BURST = 10
+
+# ---------------------------------------------------------------------------
 # Static files: hashed names, collected into the nginx image at build time
 # https://docs.djangoproject.com/en/5.2/howto/static-files/deployment/
 # ---------------------------------------------------------------------------

@@ -72,6 +72,22 @@ async def test_binary_frames_get_an_error():
     await client.disconnect()
 
 
+async def test_messages_past_the_burst_are_refused(settings):
+    # No refill during the test: only the burst gets through.
+    settings.CHAT_MESSAGES_PER_SECOND = 0.001
+    settings.CHAT_MESSAGE_BURST = 3
+    client = await connected(room_path())
+    for i in range(5):
+        await client.send_to(text_data=json.dumps({"message": f"line {i}"}))
+    replies = [json.loads(await client.receive_from()) for _ in range(5)]
+
+    delivered = sorted(reply["message"] for reply in replies if "message" in reply)
+    refused = [reply for reply in replies if "message" not in reply]
+    assert delivered == ["line 0", "line 1", "line 2"]
+    assert refused == [{"error": "Too many messages: slow down."}] * 2
+    await client.disconnect()
+
+
 async def test_oversized_frame_closes_the_socket():
     client = await connected(room_path())
     await client.send_to(text_data="x" * (MAX_FRAME_CHARS + 1))
