@@ -71,6 +71,10 @@ class SessionStore(DBStore):
         return data
 
     def save(self, must_create=False):
+        if self.session_key is None:
+            # A new session: create() picks a key and comes back here with
+            # must_create=True, which does the rest, once.
+            return self.create()
         self.version = secrets.token_urlsafe(8)
         try:
             super().save(must_create)

@@ -22,6 +22,19 @@ def test_saved_session_is_served_from_redis():
     assert cached == {"version": session.version, "data": {"answer": 42}}
 
 
+def test_new_session_is_written_to_redis_once(monkeypatch):
+    cache, written = caches["sessions"], []
+    real_set = cache.set
+
+    def noted_set(key, *args, **kwargs):
+        written.append(key)
+        return real_set(key, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "set", noted_set)
+    session = saved_session(answer=42)
+    assert written == [SessionStore.cache_key_prefix + session.session_key]
+
+
 def test_each_save_gives_a_new_version():
     session = saved_session(answer=42)
     first = session.version
