@@ -45,8 +45,10 @@ timeout = 30
 # docker-compose.yml (30 s), so Docker never has to SIGKILL a worker mid-request.
 graceful_timeout = 20
 
-# nginx keeps connections to Gunicorn open between requests for this long.
-keepalive = 5
+# nginx keeps idle connections to Gunicorn open for 60 s (upstream web in
+# nginx/default.conf.template); Gunicorn waits longer, so that it is always
+# nginx that closes one, never Gunicorn while nginx is sending on it.
+keepalive = 75
 
 # Replace each worker after about twenty thousand requests, so a slow leak in
 # any library never grows without bound. Not much sooner: a new worker spends

@@ -8,6 +8,7 @@ from project.env import BASE_DIR
 SHELL_SCRIPTS = [
     *BASE_DIR.joinpath("deploy").glob("*.sh"),
     BASE_DIR / "nginx" / "10-site.envsh",
+    *BASE_DIR.joinpath("nginx").glob("*.sh"),
     BASE_DIR / ".ci" / "run",
 ]
 

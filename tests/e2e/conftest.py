@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import docker
 import pytest
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
 
 
 class Stack:
@@ -98,7 +100,12 @@ def stack() -> Stack:
 class Load:
     """GET requests from background threads, one after another in each, until
     the block ends: `with Load(stack) as load: ...`, then load.results holds
-    (start time, status code or exception name) for every request."""
+    (start time, status code or exception name) for every request.
+
+    Each thread keeps its connection open between requests, and retries once
+    when the server closed it just as a request was sent, as browsers do
+    (RFC 9112, section 9.3.1): nginx closes idle connections when it reloads.
+    An answer is never retried, whatever its status."""
 
     def __init__(self, stack: Stack, *, path: str = "/", threads: int = 4):
         self.stack, self.path, self.threads = stack, path, threads
@@ -107,6 +114,10 @@ class Load:
 
     def _run(self):
         browser = self.stack.browser()
+        retry_once = Retry(
+            total=1, connect=1, read=1, status=0, other=0, respect_retry_after_header=False
+        )
+        browser.mount("http://", HTTPAdapter(max_retries=retry_once))
         while not self._stop.is_set():
             started = time.monotonic()
             try:
