@@ -8,14 +8,27 @@ SHELL := /bin/bash
 # its own volumes and a random local port, so it never touches (or collides
 # with) the stack `docker compose up` runs.
 # The browser tests reach nginx by its service name, hence the extra host.
+# SCRATCH_DIR is a folder the tests share with the Docker engine, at the same
+# path, for the stacks they start themselves (`make dev`, HTTPS).
 TEST_PROJECT ?= $(notdir $(CURDIR))-test
 BENCH_QUICK ?= 0
 TEST_COMPOSE := HTTP_PORT=127.0.0.1:0 DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,nginx \
 	docker compose --project-name $(TEST_PROJECT) --profile test
 
+# `make dev` runs the development stack (docker-compose.dev.yml) under a
+# project of its own, as you, on http://localhost:8000 (this machine only).
+DEV_USER ?= $(shell id -u):$(shell id -g)
+DEV_COMPOSE := DEV_USER=$(DEV_USER) HTTP_PORT=$${HTTP_PORT:-127.0.0.1:8000} \
+	docker compose --project-name $(notdir $(CURDIR))-dev \
+	--file docker-compose.yml --file docker-compose.dev.yml
+# One-off commands beside it: no dependencies started but the database's.
+DEV_RUN := $(DEV_COMPOSE) run --rm --no-deps web
+
 .PHONY: help
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+# --- Running it ------------------------------------------------------------------
 
 .PHONY: up
 up: ## Build and run the stack on http://localhost:8000 (Ctrl-C stops it)
@@ -25,14 +38,63 @@ up: ## Build and run the stack on http://localhost:8000 (Ctrl-C stops it)
 down: ## Stop the stack; its data stays (docker compose down -v removes it too)
 	docker compose down
 
+# --- Working on it ---------------------------------------------------------------
+
+.PHONY: dev
+dev: ## Develop: your code mounted, DEBUG on, reloading on save, http://localhost:8000
+	$(DEV_COMPOSE) up --build --remove-orphans
+
+.PHONY: shell
+shell: ## A Django shell beside `make dev`
+	$(DEV_COMPOSE) up --detach --wait db redis
+	$(DEV_RUN) python manage.py shell
+
+.PHONY: manage
+manage: ## Any manage.py command beside `make dev`: make manage ARGS="createsuperuser"
+	$(DEV_COMPOSE) up --detach --wait db redis
+	$(DEV_RUN) python manage.py $(ARGS)
+
+.PHONY: migrations
+migrations: ## Make migrations for your model changes, and apply them to the dev database
+	$(DEV_COMPOSE) up --detach --wait db redis
+	$(DEV_RUN) python manage.py makemigrations
+	$(DEV_RUN) python manage.py migrate
+
+.PHONY: psql
+psql: ## A psql shell on the dev database
+	$(DEV_COMPOSE) up --detach --wait db
+	$(DEV_COMPOSE) exec db psql --username app app
+
+.PHONY: app
+app: ## A new app: make app NAME=orders makes apps/orders/ and installs it
+	@[ -n "$(NAME)" ] || { echo "usage: make app NAME=<name>, a Python name such as orders"; exit 2; }
+	$(DEV_RUN) python manage.py startapp $(NAME)
+
+# [demo:begin]
+.PHONY: remove-demo
+remove-demo: ## Take the demo out (apps/demo/ and every mention of it), leaving the platform
+	docker run --rm --user "$(DEV_USER)" --volume "$(CURDIR):/src" --workdir /src \
+	  python:3.13-slim python apps/demo/remove.py
+# [demo:end]
+
+.PHONY: lint
+lint: ## Run every linter (pre-commit: ruff, shellcheck, hadolint, actionlint), fixing what they can
+	docker compose --profile test build --quiet tests
+	docker compose --profile test run --rm --no-deps --user "$(DEV_USER)" \
+	  --volume "$(CURDIR):/app" tests pre-commit run --all-files
+
+# --- Testing it ------------------------------------------------------------------
+
 # Build, lint, start a throwaway stack, run pytest with the given markers
 # against it, and remove the stack, whatever happened.
 define stack-tests
 	@set -euo pipefail; \
+	scratch=$$(mktemp -d); \
 	trap 'status=$$?; if [ $$status -ne 0 ]; then echo "==> failed; state and recent logs of the stack:"; \
 	  $(TEST_COMPOSE) ps --all; $(TEST_COMPOSE) logs --tail 30; fi; \
 	  echo "==> removing the test stack"; $(TEST_COMPOSE) down --volumes --remove-orphans --timeout 5 >/dev/null 2>&1; \
-	  exit $$status' EXIT; \
+	  rm -rf "$$scratch"; exit $$status' EXIT; \
+	export SCRATCH_DIR=$$scratch; \
 	echo "==> building images"; \
 	$(TEST_COMPOSE) build --quiet; \
 	echo "==> ruff (lint and format)"; \
@@ -59,11 +121,7 @@ chaos: ## The slow tests: faults (restarts, outages, kills) and slow clients, on
 bench: ## Benchmark every scenario side by side; report in bench-results/ (BENCH_QUICK=1: briefly)
 	BENCH_QUICK=$(BENCH_QUICK) bench/run.sh
 
-.PHONY: lint
-lint: ## Fix what ruff can fix, in the working tree
-	docker compose --profile test run --rm --no-deps --user "$$(id -u):$$(id -g)" \
-	  --volume "$(CURDIR):/app" tests \
-	  sh -c 'ruff check --fix . && ruff format .'
+# --- Dependencies ----------------------------------------------------------------
 
 .PHONY: requirements
 requirements: ## Regenerate the pinned requirements/*.txt from *.in (ARGS=--upgrade for newer pins)

@@ -2,6 +2,9 @@ import os
 
 import pytest
 
+# The running stack (tests/stack.py), for the end-to-end tests of every app.
+pytest_plugins = ["tests.stack"]
+
 
 def pytest_configure(config):
     # The tests exercise the real PostgreSQL and Redis; without them they would

@@ -1,21 +1,20 @@
-"""Scenario 4's "common default": this project's production settings with the
-choices most Django templates ship in place of this project's tuning.
+"""Scenario 4's "common default": the benchmark's settings (bench/settings.py)
+with the choices most Django templates ship in place of this project's tuning.
 
 Mounted into the app image as project.settings.bench_default by
 bench/compose.yml, for the web-default service only; never used in production.
 """
 
+from project.settings.bench import *  # noqa: F403
+from project.settings.bench import CACHES, MIDDLEWARE
 from redis._parsers import _RESP2Parser
 
-from project.settings.production import *  # noqa: F403
-from project.settings.production import CACHES, MIDDLEWARE
-
 # Django's database session engine and its own middleware, in place of
-# project/sessions.py's PostgreSQL-plus-Redis engine.
+# apps/core/sessions.py's PostgreSQL-plus-Redis engine.
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware"
-    if name == "project.sessions.SessionMiddleware"
+    if name == "apps.core.sessions.SessionMiddleware"
     else name
     for name in MIDDLEWARE
 ]

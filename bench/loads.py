@@ -124,16 +124,15 @@ class EchoResult:
 
 
 async def echo(addresses: list[tuple[str, int]], *, clients: int, seconds: float) -> EchoResult:
-    """`clients` chat clients, each alone in its room, each sending a message and
-    waiting for it to come back (through the channel layer), for `seconds`."""
-    rooms = [f"/ws/chat/bench-echo-{uuid.uuid4().hex[:12]}/" for _ in range(clients)]
-    connections, failed = await ws_connect_many(addresses, rooms)
+    """`clients` WebSockets to /ws/ping/, each sending a ping and waiting for
+    its pong to come back (through the channel layer), for `seconds`."""
+    connections, failed = await ws_connect_many(addresses, ["/ws/ping/"] * clients)
     if failed:
         await ws_close_all(connections)
         raise RuntimeError(f"{failed} of {clients} echo clients could not connect")
     latencies: list[float] = []
     message = "x" * 64
-    frame = json.dumps({"message": message})
+    frame = json.dumps({"ping": message})
     deadline = time.perf_counter() + seconds
 
     async def client(connection):
@@ -141,7 +140,7 @@ async def echo(addresses: list[tuple[str, int]], *, clients: int, seconds: float
             sent = time.perf_counter()
             await connection.send(frame)
             reply = json.loads(await connection.recv())
-            if reply != {"message": message}:
+            if reply != {"pong": message}:
                 # An error reply ("slow down") is no round trip through the
                 # channel layer: the measurement would be of something else.
                 raise RuntimeError(f"echo answered with {reply}")
@@ -186,11 +185,11 @@ class Fanout:
 
 
 class ChatRoomFanout(Fanout):
-    """`subscribers` chat clients in one room, spread over `addresses` (the Daphne
+    """`subscribers` clients in one room, spread over `addresses` (the Daphne
     processes) in turn; one of them sends."""
 
     async def open(self, addresses: list[tuple[str, int]]) -> None:
-        path = f"/ws/chat/bench-broadcast-{uuid.uuid4().hex[:12]}/"
+        path = f"/ws/bench/room/{uuid.uuid4().hex[:12]}/"
         self.connections, failed = await ws_connect_many(addresses, [path] * self.subscribers)
         if failed:
             raise RuntimeError(f"{failed} of {self.subscribers} room clients could not connect")
@@ -201,8 +200,7 @@ class ChatRoomFanout(Fanout):
             self.arrived(json.loads(frame)["message"])
 
     async def broadcast(self) -> float:
-        # A different member speaks each time, as in a real room: each socket
-        # may send only a few messages a second (apps/demo/consumers.py).
+        # A different member speaks each time, as in a real room.
         self.sent = getattr(self, "sent", 0) + 1
         sender = self.connections[self.sent % len(self.connections)]
         return await self.time_to_last(lambda tag: sender.send(json.dumps({"message": tag})))
@@ -255,7 +253,7 @@ class IdleResult:
 
 
 async def idle_open(addresses, count: int):
-    paths = [f"/ws/chat/bench-idle-{i % 100}/" for i in range(count)]
+    paths = ["/ws/ping/"] * count
     return await ws_connect_many(addresses, paths)
 
 

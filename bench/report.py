@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-# Scenario 1's file: the demo's stylesheet, 1.2 KB, served by nginx from disk
-# (wrk asks for no compression, so it is sent as it is).
-STATIC_FILE = "/static/demo/app.css"
+# Scenario 1's file: one of the admin's scripts, 1 KB, served by nginx from
+# disk (wrk asks for no compression, so it is sent as it is).
+STATIC_FILE = "/static/admin/js/autocomplete.js"
 IDLE_GOAL = 10_000
 COLD_START_GOAL_SECONDS = 20
 
@@ -102,7 +102,7 @@ FIGURES = [
     Figure(
         "proxy_ratio",
         "2",
-        "home page: through nginx / straight to Gunicorn",
+        "page: through nginx / straight to Gunicorn",
         lambda r: r["proxy"]["ratios"]["rate"],
         Goal(0.9),
         lambda r: http_numbers(r["proxy"]),
@@ -118,7 +118,7 @@ FIGURES = [
     Figure(
         "tuning_ratio",
         "4",
-        "home page: this project / common default",
+        "page: this project / common default",
         lambda r: r["tuning"]["ratios"]["rate"],
         Goal(1.5),
         lambda r: http_numbers(r["tuning"]),
@@ -142,7 +142,7 @@ FIGURES = [
     Figure(
         "broadcast_p99_ratio",
         "6",
-        "broadcast p99, last client: chat room / raw Redis PUBLISH",
+        "broadcast p99, last client: room / raw Redis PUBLISH",
         lambda r: r["broadcast"]["ratios"]["p99_ms"],
         Goal(3, at_most=True),
         lambda r: broadcast_numbers(r["broadcast"]),

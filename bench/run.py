@@ -58,6 +58,11 @@ QUICK = Plan(
 STARTED = time.monotonic()
 CGROUP = Path("/host/cgroup")
 
+# The benchmark's pages (bench/app/): a typical page, which writes the
+# visitor's session and renders a template, and a public one.
+PAGE = "/bench/page/"
+PUBLIC_PAGE = "/bench/public/"
+
 
 def progress(text: str) -> None:
     print(f"[{time.monotonic() - STARTED:5.0f} s] {text}", flush=True)
@@ -206,9 +211,9 @@ async def broadcast_compare(plan: Plan) -> dict:
     try:
         await room.broadcast()  # warm up
         await raw.broadcast()
-        samples = {"chat room": [], "raw Redis": []}
+        samples = {"room": [], "raw Redis": []}
         for round_number in range(plan.rounds):
-            pairs = [("chat room", room), ("raw Redis", raw)]
+            pairs = [("room", room), ("raw Redis", raw)]
             for name, fanout in pairs if round_number % 2 == 0 else pairs[::-1]:
                 for _ in range(plan.broadcasts_per_round):
                     samples[name].append(await fanout.broadcast())
@@ -234,7 +239,7 @@ async def broadcast_compare(plan: Plan) -> dict:
         "clients": plan.broadcast_clients,
         "daphne_processes": len(daphnes),
         "sides": sides,
-        "ratios": {k: sides["chat room"][k] / sides["raw Redis"][k] for k in ("p50_ms", "p99_ms")},
+        "ratios": {k: sides["room"][k] / sides["raw Redis"][k] for k in ("p50_ms", "p99_ms")},
     }
 
 
@@ -286,23 +291,26 @@ def main() -> int:
             stack,
             plan,
             "1+3",
-            {"public page": f"{nginx}/about/", "static file": f"{nginx}{report.STATIC_FILE}"},
+            {"public page": f"{nginx}{PUBLIC_PAGE}", "static file": f"{nginx}{report.STATIC_FILE}"},
         )
     if "2" in only:
-        progress("2: the home page through nginx and straight to Gunicorn")
+        progress("2: the page through nginx and straight to Gunicorn")
         results["proxy"] = http_compare(
             stack,
             plan,
             "2",
-            {"through nginx": f"{nginx}/", "straight to Gunicorn": "http://web:8000/"},
+            {"through nginx": f"{nginx}{PAGE}", "straight to Gunicorn": f"http://web:8000{PAGE}"},
         )
     if "4" in only:
-        progress("4: the home page, this project's configuration and the common default")
+        progress("4: the page, this project's configuration and the common default")
         results["tuning"] = http_compare(
             stack,
             plan,
             "4",
-            {"this project": f"{nginx}/", "common default": "http://nginx-default:8080/"},
+            {
+                "this project": f"{nginx}{PAGE}",
+                "common default": f"http://nginx-default:8080{PAGE}",
+            },
         )
     if "5" in only:
         progress("5: WebSocket echo through nginx and straight to Daphne")

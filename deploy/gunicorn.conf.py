@@ -70,7 +70,7 @@ max_requests_jitter = 2000
 worker_tmp_dir = "/dev/shm"  # noqa: S108 (a tmpfs every container has)
 
 # Logs to stdout/stderr, where Docker collects them. The client address (%(h)s)
-# is the one nginx saw (project/middleware.py), and the scheme the one nginx
+# is the one nginx saw (apps/core/middleware.py), and the scheme the one nginx
 # says it was served over.
 accesslog = "-"
 errorlog = "-"

@@ -2,19 +2,23 @@
 
 import gc
 import os
+from importlib import import_module
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
+from django.conf import settings
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings.production")
 
 # Set up Django (settings, app registry) before importing anything that
-# imports models, such as the consumers behind the routing below.
+# imports models, such as the consumers the URL configuration names.
 django_asgi_app = get_asgi_application()
 
-from apps.demo.routing import websocket_urlpatterns  # noqa: E402
+# The WebSocket routes sit beside the HTTP ones, in ROOT_URLCONF
+# (project/urls.py).
+websocket_urlpatterns = import_module(settings.ROOT_URLCONF).websocket_urlpatterns
 
 # Python's cycle collector scans young objects every 2,000 allocations by
 # default, and the older generations, where every open WebSocket's objects

@@ -2,8 +2,7 @@ from django.apps import AppConfig
 
 
 class DemoConfig(AppConfig):
-    """The demo page and chat: every part of the stack at work. A fork can delete
-    this app, its entries in INSTALLED_APPS and project/urls.py, and
-    project/asgi.py's routing import."""
+    """The demo page, visit counter and chat: every part of the stack at work.
+    A guest: nothing else depends on it, and `make remove-demo` takes it out."""
 
     name = "apps.demo"

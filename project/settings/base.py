@@ -38,15 +38,18 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "apps.health",
-    "apps.demo",
+    # The platform every app stands on: sessions, health, draining, the
+    # WebSocket consumer base, the base template (apps/core).
+    "apps.core",
+    # The product. `make app NAME=...` adds new apps here.
+    "apps.demo",  # [demo]
 ]
 
 MIDDLEWARE = [
     # First: answers /healthz and /readyz for probes that know no allowed host.
-    "apps.health.middleware.HealthCheckMiddleware",
+    "apps.core.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "project.sessions.SessionMiddleware",
+    "apps.core.sessions.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -170,19 +173,19 @@ DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 # https://docs.djangoproject.com/en/5.2/topics/http/sessions/
 # ---------------------------------------------------------------------------
 # PostgreSQL is the source of truth and Redis holds a copy, which is used only
-# when it is provably the newest (project/sessions.py explains how). When Redis
+# when it is provably the newest (apps/core/sessions.py explains how). When Redis
 # is down, sessions are read from and written to PostgreSQL alone.
-SESSION_ENGINE = "project.sessions"
+SESSION_ENGINE = "apps.core.sessions"
 SESSION_CACHE_ALIAS = "sessions"
 
 # ---------------------------------------------------------------------------
-# Chat (apps/demo/consumers.py)
+# WebSockets (apps/core/consumers.py)
 # ---------------------------------------------------------------------------
-# Each WebSocket may send this many chat messages a second on average, in
-# bursts of up to CHAT_MESSAGE_BURST; past that, messages get an error reply
-# and go nowhere.
-CHAT_MESSAGES_PER_SECOND = 5
-CHAT_MESSAGE_BURST = 10
+# Each WebSocket may send this many messages a second on average, in bursts
+# of up to WEBSOCKET_MESSAGE_BURST; past that, messages get an error reply and
+# go nowhere.
+WEBSOCKET_MESSAGES_PER_SECOND = 5
+WEBSOCKET_MESSAGE_BURST = 10
 
 # ---------------------------------------------------------------------------
 # Static files: hashed names, collected into the nginx image at build time

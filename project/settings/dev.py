@@ -1,19 +1,41 @@
-"""`python manage.py runserver` in a plain virtualenv: no variable is required.
+"""Development: `python manage.py runserver` in a virtualenv (manage.py's
+default), and `make dev` (docker-compose.dev.yml). No variable is required.
 
 SQLite and in-process memory stand in for PostgreSQL and Redis unless
-DATABASE_URL and REDIS_URL say otherwise.
+DATABASE_URL and REDIS_URL say otherwise; `make dev` points them at the dev
+stack's own.
 """
+
+import os
 
 from django.core.management.utils import get_random_secret_key
 
 from .base import *  # noqa: F403
-from .base import STORAGES, env
+from .base import BASE_DIR, STORAGES, env
 
 DEBUG = True
 
-# A fresh key for each process unless one is given: nothing to leak, at the cost
-# of logging out whenever runserver restarts.
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=get_random_secret_key())
+
+def dev_secret_key() -> str:
+    """A key of this checkout's own, made on first use and kept in
+    .dev-secret-key (git ignores it): sessions outlive the restarts runserver
+    makes on every edit, and `make dev`'s two servers share it. Made aside and
+    linked into place, so two servers starting at once agree on one key."""
+    path = BASE_DIR / ".dev-secret-key"
+    if not path.exists():
+        made = path.with_name(f".dev-secret-key.{os.getpid()}")
+        with os.fdopen(os.open(made, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(get_random_secret_key())
+        try:
+            os.link(made, path)
+        except FileExistsError:
+            pass  # another server made one first: use it
+        finally:
+            made.unlink()
+    return path.read_text()
+
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or dev_secret_key()
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 

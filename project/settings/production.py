@@ -21,7 +21,7 @@ if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
     )
 
 # Behind nginx: the client's address is in X-Forwarded-For (see the middleware).
-MIDDLEWARE = ["project.middleware.ClientAddressMiddleware", *MIDDLEWARE]
+MIDDLEWARE = ["apps.core.middleware.ClientAddressMiddleware", *MIDDLEWARE]
 
 if not REDIS_URL:
     # base.py would fall back to per-process memory: sessions would not be

@@ -9,19 +9,14 @@ import uuid
 import pytest
 import websockets
 
-from apps.demo.consumers import CLOSE_MESSAGE_TOO_BIG
-
-from .conftest import csrf_form
+from apps.core.consumers import CLOSE_MESSAGE_TOO_BIG
+from tests.stack import csrf_form, ping
 
 pytestmark = pytest.mark.e2e
 
 
-def unique_path(base: str = "/") -> str:
+def unique_path(base: str = "/admin/login/") -> str:
     return f"{base}?probe={uuid.uuid4().hex}"
-
-
-def logs_of(stack, service: str) -> str:
-    return "".join(c.logs().decode(errors="replace") for c in stack.containers(service))
 
 
 def wait_for_rate_limits_to_refill():
@@ -44,7 +39,7 @@ def test_body_over_the_limit_is_refused_by_nginx(stack):
     path = unique_path()
     response = stack.browser().post(stack.url(path), data=b"x" * (1024 * 1024 + 1))
     assert response.status_code == 413
-    assert path not in logs_of(stack, "web"), "the request reached Gunicorn"
+    assert path not in stack.logs("web"), "the request reached Gunicorn"
 
 
 def test_too_many_form_fields_is_a_400(stack):
@@ -87,36 +82,36 @@ def test_forged_forwarded_headers_are_replaced_by_nginx(stack):
     )
     assert response.status_code == 200
     # Gunicorn's access log: Django's REMOTE_ADDR, then the scheme nginx passed.
-    line = next(line for line in logs_of(stack, "web").splitlines() if path in line)
+    [line] = stack.log_lines_with("web", path)
     test_client_address = socket.gethostbyname(socket.gethostname())
     assert line.startswith(f"{test_client_address} http "), line
     assert "203.0.113.7" not in line
 
 
 def test_forged_forwarded_for_does_not_reach_daphne(stack):
-    room = f"/ws/chat/e2e-{uuid.uuid4().hex[:12]}/"
+    started = time.time()
 
     async def connect():
-        async with websockets.connect(
-            stack.ws_url(room),
-            additional_headers={"X-Forwarded-For": "203.0.113.7"},
-            **stack.ws_connect_args(),
-        ):
+        async with stack.ws_connect(additional_headers={"X-Forwarded-For": "203.0.113.7"}):
             pass
 
     asyncio.run(connect())
-    connects = [line for line in logs_of(stack, "asgi").splitlines() if f"WSCONNECT {room}" in line]
-    assert connects
+    connects = stack.log_lines_with("asgi", "WSCONNECT /ws/ping/", since=started)
+    assert connects, "Daphne logged no handshake"
+    test_client_address = socket.gethostbyname(socket.gethostname())
+    assert all(test_client_address in line for line in connects), connects
     assert not any("203.0.113.7" in line for line in connects)
 
 
 def test_writes_are_rate_limited_with_429(stack):
     browser = stack.browser()
-    statuses = [browser.post(stack.url("/"), data={"a": "b"}).status_code for _ in range(30)]
+    statuses = [
+        browser.post(stack.url("/admin/login/"), data={"a": "b"}).status_code for _ in range(30)
+    ]
     assert 429 in statuses
     assert set(statuses) <= {403, 429}  # 403: no CSRF token, the request got through
     wait_for_rate_limits_to_refill()
-    assert browser.get(stack.url("/")).status_code == 200  # reads are not limited
+    assert browser.get(stack.url("/admin/login/")).status_code == 200  # reads are not limited
 
 
 # --- WebSockets -----------------------------------------------------------------
@@ -126,30 +121,27 @@ def test_writes_are_rate_limited_with_429(stack):
 async def test_websocket_without_an_allowed_origin_is_refused(stack, origin):
     args = {**stack.ws_connect_args(), "origin": origin}
     with pytest.raises(websockets.InvalidStatus) as refused:
-        await websockets.connect(stack.ws_url("/ws/chat/lobby/"), **args)
+        await websockets.connect(stack.ws_url("/ws/ping/"), **args)
     assert refused.value.response.status_code == 403
 
 
 async def test_oversized_websocket_message_closes_the_socket(stack):
-    async with websockets.connect(
-        stack.ws_url("/ws/chat/lobby/"), max_size=None, **stack.ws_connect_args()
-    ) as connection:
+    async with stack.ws_connect(max_size=None) as connection:
         await connection.send("x" * 20_000)
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(connection.recv(), timeout=5)
     assert closed.value.rcvd.code == CLOSE_MESSAGE_TOO_BIG
     # ... and the server is none the worse for it.
-    async with websockets.connect(stack.ws_url("/ws/chat/lobby/"), **stack.ws_connect_args()):
-        pass
+    async with stack.ws_connect() as connection:
+        assert await ping(connection, "fine") == {"pong": "fine"}
 
 
 async def test_websocket_message_flood_is_limited(stack):
-    path = f"/ws/chat/e2e-{uuid.uuid4().hex[:12]}/"
-    async with websockets.connect(stack.ws_url(path), **stack.ws_connect_args()) as connection:
+    async with stack.ws_connect() as connection:
         for i in range(30):
-            await connection.send(json.dumps({"message": f"spam {i}"}))
+            await connection.send(json.dumps({"ping": f"spam {i}"}))
         replies = [json.loads(await asyncio.wait_for(connection.recv(), 5)) for _ in range(30)]
-    delivered = [r for r in replies if "message" in r]
+    delivered = [r for r in replies if "pong" in r]
     refused = [r for r in replies if r.get("error") == "Too many messages: slow down."]
     assert 5 <= len(delivered) < 30
     assert len(delivered) + len(refused) == 30
@@ -160,11 +152,7 @@ async def test_websocket_connection_flood_is_limited_with_429(stack):
     try:
         for _ in range(80):
             try:
-                opened.append(
-                    await websockets.connect(
-                        stack.ws_url("/ws/chat/flood/"), **stack.ws_connect_args()
-                    )
-                )
+                opened.append(await stack.ws_connect())
             except websockets.InvalidStatus as refused:
                 statuses.append(refused.response.status_code)
     finally:

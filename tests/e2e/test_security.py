@@ -16,6 +16,8 @@ import pytest
 import requests
 import trustme
 
+from tests.stack import static_urls
+
 pytestmark = pytest.mark.e2e
 
 # Long-running services and what each must not be allowed.
@@ -46,18 +48,19 @@ def assert_security_headers(response):
 
 def test_pages_static_files_and_errors_carry_the_security_headers(stack):
     browser = stack.browser()
-    page = browser.get(stack.url("/"))
+    page = browser.get(stack.url("/admin/login/"))
     assert_security_headers(page)
-    css = next(line for line in page.text.split('"') if line.endswith(".css"))
+    css = next(url for url in static_urls(page.text) if url.endswith(".css"))
     assert_security_headers(browser.get(stack.url(css)))
     assert_security_headers(browser.get(stack.url("/no-such-page/")))
-    too_big = browser.post(stack.url("/"), data=b"x" * (2 * 1024 * 1024))
+    too_big = browser.post(stack.url("/admin/login/"), data=b"x" * (2 * 1024 * 1024))
     assert too_big.status_code == 413
     assert_security_headers(too_big)
 
 
 def test_no_hsts_over_plain_http(stack):
-    assert "Strict-Transport-Security" not in stack.browser().get(stack.url("/")).headers
+    response = stack.browser().get(stack.url("/admin/login/"))
+    assert "Strict-Transport-Security" not in response.headers
 
 
 @pytest.mark.parametrize("service", HARDENED_SERVICES)

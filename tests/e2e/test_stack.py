@@ -1,58 +1,53 @@
-"""The whole stack through nginx: nginx, Gunicorn, Daphne, Redis, PostgreSQL."""
+"""The whole stack through nginx: nginx, Gunicorn, Daphne, Redis, PostgreSQL,
+with what every fork has (Django's admin, the probes, /ws/ping/)."""
 
 import asyncio
 import json
 import re
+import time
 import uuid
 
 import pytest
-import websockets
+from channels.layers import get_channel_layer
 
-from .conftest import visit_count
+from tests.stack import (
+    console_errors,
+    is_logged_in,
+    logged_in_browser,
+    ping,
+    static_urls,
+)
 
 pytestmark = pytest.mark.e2e
 
 
-def static_urls(html: str) -> list[str]:
-    return re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
-
-
-def test_page_is_served_by_gunicorn_through_nginx(stack):
-    response = stack.browser().get(stack.url("/"))
+def test_pages_are_served_by_gunicorn_through_nginx(stack):
+    started = time.time()
+    response = stack.browser().get(stack.url("/admin/login/"))
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert response.headers["Server"] == "nginx"  # no version
-    assert 'id="chat-form"' in response.text
-    assert len(static_urls(response.text)) == 3  # icon, stylesheet, script
+    assert 'name="csrfmiddlewaretoken"' in response.text
+    assert stack.log_lines_with("web", '"GET /admin/login/ HTTP/1.1" 200', since=started)
 
 
-def test_counter_rises_and_survives_a_restart_of_web(stack):
-    browser = stack.browser()
-    assert [visit_count(browser.get(stack.url("/"))) for _ in range(2)] == [1, 2]
-
+def test_login_survives_a_restart_of_web(stack):
+    browser = logged_in_browser(stack)
     stack.restart("web")
-
-    assert visit_count(browser.get(stack.url("/"))) == 3
+    assert is_logged_in(stack, browser)
 
 
 def test_static_files_come_from_nginx_hashed_cached_and_gzipped(stack):
-    page = stack.browser().get(stack.url("/")).text
-    for url in static_urls(page):
+    page = stack.browser().get(stack.url("/admin/login/")).text
+    urls = static_urls(page)
+    assert urls
+    for url in urls:
         assert re.search(r"\.[0-9a-f]{12}\.(svg|css|js)$", url), url
         response = stack.browser().get(stack.url(url), headers={"Accept-Encoding": "gzip"})
         assert response.status_code == 200
         assert response.headers["Content-Encoding"] == "gzip"
         assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
         assert response.headers["Server"] == "nginx"
-
-
-def test_admin_login_page_and_its_static_files(stack):
-    browser = stack.browser()
-    page = browser.get(stack.url("/admin/login/"))
-    assert page.status_code == 200
-    css = [url for url in static_urls(page.text) if url.endswith(".css")]
-    assert css
-    assert all(browser.get(stack.url(url)).status_code == 200 for url in css)
 
 
 def test_readyz_through_nginx(stack):
@@ -66,41 +61,59 @@ def test_readyz_through_nginx(stack):
     }
 
 
-async def test_chat_between_two_daphne_processes(stack):
-    """Clients on different asgi replicas exchange messages: the group is in Redis."""
+async def test_websocket_ping_goes_through_nginx_daphne_and_redis(stack):
+    async with stack.ws_connect() as connection:
+        assert await ping(connection, {"any": ["json"]}) == {"pong": {"any": ["json"]}}
+
+
+async def test_channel_layer_reaches_sockets_on_every_daphne_process(stack):
+    """A message published to Redis by another process (this test) reaches
+    sockets on each Daphne replica: the channel layer joins them all."""
     replicas = stack.containers("asgi")
     assert len(replicas) == 2, "make test runs asgi with two replicas"
-    path = f"/ws/chat/e2e-{uuid.uuid4().hex[:12]}/"
 
     def connects_per_replica() -> list[int]:
-        return [r.logs().decode().count(f"WSCONNECT {path}") for r in replicas]
+        return [r.logs().decode().count("WSCONNECT /ws/ping/") for r in replicas]
 
-    # Connect until nginx has put a client on each replica, noting which is where.
-    clients = {}  # replica index -> connection
+    # Connect until nginx has put a socket on each replica, noting which is where.
+    sockets = {}  # replica index -> connection
     for _ in range(40):
         before = connects_per_replica()
-        connection = await websockets.connect(stack.ws_url(path), **stack.ws_connect_args())
+        connection = await stack.ws_connect()
         for _ in range(50):  # Daphne writes its log line right after the handshake
             after = connects_per_replica()
             if after != before:
                 break
             await asyncio.sleep(0.05)
         landed = next(i for i, (a, b) in enumerate(zip(after, before, strict=True)) if a > b)
-        if landed in clients:
+        if landed in sockets:
             await connection.close()
         else:
-            clients[landed] = connection
-        if len(clients) == 2:
+            sockets[landed] = connection
+        if len(sockets) == 2:
             break
-    assert len(clients) == 2, "nginx never spread connections over both replicas"
+    assert len(sockets) == 2, "nginx never spread connections over both replicas"
 
+    layer = get_channel_layer()
     try:
-        for sender, receiver in ((clients[0], clients[1]), (clients[1], clients[0])):
-            text = f"hello {uuid.uuid4().hex}"
-            await sender.send(json.dumps({"message": text}))
-            for connection in (receiver, sender):
-                reply = json.loads(await asyncio.wait_for(connection.recv(), timeout=5))
-                assert reply == {"message": text}
+        for index, connection in sockets.items():
+            hostname = replicas[index].attrs["Config"]["Hostname"]
+            text = uuid.uuid4().hex
+            # Every socket is in its server's group, server_<host name>
+            # (apps/core/draining.py).
+            await layer.group_send(f"server_{hostname}", {"type": "ping.echo", "ping": text})
+            reply = json.loads(await asyncio.wait_for(connection.recv(), timeout=5))
+            assert reply == {"pong": text}
     finally:
-        for connection in clients.values():
+        for connection in sockets.values():
             await connection.close()
+
+
+def test_admin_in_a_real_browser_has_no_console_errors(stack, chromium):
+    # A CSP violation, a missing file or a script error would be logged.
+    page = chromium.new_page()
+    errors = console_errors(page)
+    page.goto(f"http://{stack.address}/admin/login/")
+    assert page.title().startswith("Log in")
+    assert errors == []
+    page.close()

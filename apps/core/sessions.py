@@ -14,7 +14,7 @@ no browser holds any longer, so it is never served. A request with no version
 (no cookie yet, or a WebSocket handshake, which cannot set cookies) reads the
 database.
 
-Settings: SESSION_ENGINE = "project.sessions", this module's SessionMiddleware
+Settings: SESSION_ENGINE = "apps.core.sessions", this module's SessionMiddleware
 in place of Django's, and SESSION_CACHE_ALIAS naming a cache that ignores
 connection errors, so that Redis being down costs speed, never a session.
 """
@@ -38,7 +38,7 @@ def version_cookie_name() -> str:
 
 
 class SessionStore(DBStore):
-    cache_key_prefix = "project.sessions:"
+    cache_key_prefix = "sessions:"
 
     def __init__(self, session_key=None, *, version=None):
         self._cache = caches[settings.SESSION_CACHE_ALIAS]

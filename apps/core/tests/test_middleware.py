@@ -2,7 +2,7 @@ import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
 
-from project.middleware import ClientAddressMiddleware
+from apps.core.middleware import ClientAddressMiddleware
 
 
 def remote_addr_seen(**headers) -> str:

@@ -2,11 +2,22 @@
 missing writes, loses nothing and never serves an older copy."""
 
 import pytest
+from django.contrib import admin
 from django.core.cache import caches
+from django.http import HttpResponse
+from django.urls import path
 
-from project.sessions import SessionStore, version_cookie_name
+from apps.core.sessions import SessionStore, version_cookie_name
 
-pytestmark = pytest.mark.django_db(transaction=True)
+
+def count_visit(request):
+    request.session["visits"] = request.session.get("visits", 0) + 1
+    return HttpResponse(str(request.session["visits"]))
+
+
+urlpatterns = [path("count/", count_visit), path("admin/", admin.site.urls)]
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.urls(__name__)]
 
 
 def saved_session(**data) -> SessionStore:
@@ -85,7 +96,7 @@ def test_no_version_reads_the_database():
 
 
 def test_middleware_sets_the_version_cookie_with_the_session_cookie(client):
-    response = client.get("/")
+    response = client.get("/count/")
     session_cookie = response.cookies["sessionid"]
     version_cookie = response.cookies[version_cookie_name()]
     cached = caches["sessions"].get(SessionStore.cache_key_prefix + session_cookie.value)
@@ -93,7 +104,7 @@ def test_middleware_sets_the_version_cookie_with_the_session_cookie(client):
     for flag in ("max-age", "path", "httponly", "samesite", "secure"):
         assert version_cookie[flag] == session_cookie[flag]
 
-    client.get("/")
+    client.get("/count/")
     assert client.cookies[version_cookie_name()].value != version_cookie.value
 
 
@@ -103,3 +114,18 @@ def test_middleware_deletes_the_version_cookie_with_the_session_cookie(client, a
     assert response.cookies["sessionid"].value == ""
     assert response.cookies[version_cookie_name()].value == ""
     assert response.cookies[version_cookie_name()]["max-age"] == 0
+
+
+def test_a_session_survives_losing_every_cached_copy(client):
+    client.get("/count/")
+    client.get("/count/")
+    caches["sessions"].clear()  # as after a Redis restart
+    assert client.get("/count/").content == b"3"
+
+
+def test_a_session_never_goes_back_after_a_redis_outage(client, sessions_redis_down):
+    assert client.get("/count/").content == b"1"  # Redis holds the count, 1
+    with sessions_redis_down:
+        assert client.get("/count/").content == b"2"  # PostgreSQL alone
+    # Redis is back, still holding 1.
+    assert client.get("/count/").content == b"3"

@@ -1,4 +1,4 @@
-"""project.views.server_error: a database outage is a 503, anything else a 500."""
+"""apps.core.views.server_error: a database outage is a 503, anything else a 500."""
 
 import pytest
 from django.db import OperationalError
@@ -15,7 +15,7 @@ def broken(request):
 
 
 urlpatterns = [path("database-down/", database_down), path("broken/", broken)]
-handler500 = "project.views.server_error"
+handler500 = "apps.core.views.server_error"
 
 pytestmark = pytest.mark.urls(__name__)
 

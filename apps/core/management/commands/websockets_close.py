@@ -2,7 +2,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.management.base import BaseCommand
 
-from apps.health.draining import server_group
+from apps.core.draining import server_group
 
 
 class Command(BaseCommand):

@@ -1,21 +1,26 @@
-"""The running compose stack, reached through nginx as a browser would.
+"""The running compose stack, reached through nginx as a browser would: a pytest
+plugin (conftest.py registers it), so that every app's tests can use it.
 
-`make test` starts the stack and runs these tests in a container on its
+`make test` starts the stack and runs the tests in a container on its
 network, with STACK_ADDRESS (where nginx listens, from there) and STACK_ORIGIN
 (the address a browser on the host uses, http://localhost:8000). Requests go to
 the first and carry the Host and Origin of the second.
 """
 
+import asyncio
+import json
 import os
 import re
 import socket
 import threading
 import time
+import uuid
 from urllib.parse import urlsplit
 
 import docker
 import pytest
 import requests
+import websockets
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
 
@@ -48,6 +53,10 @@ class Stack:
         host, _, port = self.address.partition(":")
         return {"host": host, "port": int(port or 80), "origin": self.origin}
 
+    def ws_connect(self, path: str = "/ws/ping/", **options):
+        """A WebSocket through nginx, as the site's own page would open it."""
+        return websockets.connect(self.ws_url(path), **self.ws_connect_args(), **options)
+
     def containers(self, service: str) -> list:
         return self.docker.containers.list(
             filters={
@@ -62,9 +71,34 @@ class Stack:
         container.reload()
         return next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
 
+    def logs(self, service: str, *, since: float | None = None) -> str:
+        """The logs of a service's containers, since a time.time() if given."""
+        options = {} if since is None else {"since": int(since)}
+        return "".join(c.logs(**options).decode(errors="replace") for c in self.containers(service))
+
+    def log_lines_with(
+        self, service: str, text: str, *, since: float | None = None, timeout: float = 10
+    ) -> list[str]:
+        """The log lines of a service that hold `text`, waiting up to `timeout`
+        for the first: a server logs a request after it has answered it, so
+        the line may not be there yet when the client has its answer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.logs(service, since=since).splitlines() if text in line]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
+
     def run_python(self, container, code: str) -> str:
         """Run Python in a container of the stack, as its own user."""
         result = container.exec_run(["python", "-c", code])
+        assert result.exit_code == 0, result.output.decode()
+        return result.output.decode()
+
+    def manage(self, *args: str, environment: dict | None = None) -> str:
+        """manage.py in a web container, as the app's own user."""
+        web = self.containers("web")[0]
+        result = web.exec_run(["python", "manage.py", *args], environment=environment)
         assert result.exit_code == 0, result.output.decode()
         return result.output.decode()
 
@@ -102,18 +136,22 @@ class Load:
     the block ends: `with Load(stack) as load: ...`, then load.results holds
     (start time, status code or exception name) for every request.
 
-    Each thread keeps its connection open between requests, and retries once
-    when the server closed it just as a request was sent, as browsers do
-    (RFC 9112, section 9.3.1): nginx closes idle connections when it reloads.
-    An answer is never retried, whatever its status."""
+    Each thread is a visitor of its own, from `browser()` (a new one by
+    default), and keeps its connection open between requests. It retries once
+    when the server closed the connection just as a request was sent, as
+    browsers do (RFC 9112, section 9.3.1): nginx closes idle connections when
+    it reloads. An answer is never retried, whatever its status."""
 
-    def __init__(self, stack: Stack, *, path: str = "/", threads: int = 4):
+    def __init__(
+        self, stack: Stack, *, path: str = "/admin/login/", threads: int = 4, browser=None
+    ):
         self.stack, self.path, self.threads = stack, path, threads
+        self.new_browser = browser or stack.browser
         self.results: list[tuple[float, int | str]] = []
         self._stop = threading.Event()
 
     def _run(self):
-        browser = self.stack.browser()
+        browser = self.new_browser()
         retry_once = Retry(
             total=1, connect=1, read=1, status=0, other=0, respect_retry_after_header=False
         )
@@ -121,7 +159,9 @@ class Load:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                outcome = browser.get(self.stack.url(self.path), timeout=30).status_code
+                outcome = browser.get(
+                    self.stack.url(self.path), timeout=30, allow_redirects=False
+                ).status_code
             except requests.RequestException as error:
                 outcome = type(error).__name__
             self.results.append((started, outcome))
@@ -160,23 +200,32 @@ def chromium():
         browser.close()
 
 
-def page_url(stack: Stack, room: str) -> str:
-    return f"http://{stack.address}/?room={room}"
+def console_errors(page) -> list[str]:
+    """Collects from now on what a page's console shows as errors: failed
+    requests (with their URL, which the console's own line lacks), uncaught
+    exceptions, and anything else logged as an error, such as what the
+    Content-Security-Policy refused. (Chromium also notes that it ignores
+    Cross-Origin-Opener-Policy on plain HTTP to a host other than localhost,
+    as the tests' "nginx" is: not an error of the site's.)"""
+    errors: list[str] = []
 
+    def console(message):
+        text = message.text
+        failed_request = text.startswith("Failed to load resource")  # see response()
+        if message.type == "error" and not failed_request and "Cross-Origin" not in text:
+            errors.append(text)
 
-def chat_status(page) -> str:
-    return page.text_content("#chat-status")
+    def response(answer):
+        if answer.status >= 400:
+            errors.append(f"{answer.status} {answer.url}")
+
+    page.on("console", console)
+    page.on("response", response)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
 
 
 # --- What a browser reads off the pages ------------------------------------------
-
-
-def visit_count(response) -> int:
-    """The number the page shows in its visit counter."""
-    assert response.status_code == 200, response.text
-    match = re.search(r'id="visit-count"[^>]*>(\d+)<', response.text)
-    assert match, "the page has no visit counter"
-    return int(match[1])
 
 
 def csrf_form(stack: Stack, browser, path: str = "/admin/login/") -> dict:
@@ -184,3 +233,63 @@ def csrf_form(stack: Stack, browser, path: str = "/admin/login/") -> dict:
     page = browser.get(stack.url(path))
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
     return {"csrfmiddlewaretoken": token}
+
+
+def static_urls(html: str) -> list[str]:
+    return re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
+
+
+# --- Accounts: Django's admin, which every fork has -------------------------------
+
+
+def user_create(stack: Stack) -> tuple[str, str]:
+    """A new superuser, made with manage.py in a web container: (name, password)."""
+    username, password = f"user-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    stack.manage(
+        "createsuperuser",
+        "--noinput",
+        "--email",
+        "e2e@example.com",
+        environment={"DJANGO_SUPERUSER_USERNAME": username, "DJANGO_SUPERUSER_PASSWORD": password},
+    )
+    return username, password
+
+
+def log_in(stack: Stack, browser, username: str, password: str) -> requests.Response:
+    return browser.post(
+        stack.url("/admin/login/?next=/admin/"),
+        data=csrf_form(stack, browser) | {"username": username, "password": password},
+        headers={"Origin": stack.origin},
+    )
+
+
+def logged_in_browser(stack: Stack) -> requests.Session:
+    """A visitor logged in to the admin, as a new superuser."""
+    browser = stack.browser()
+    log_in(stack, browser, *user_create(stack))
+    assert is_logged_in(stack, browser)
+    return browser
+
+
+def is_logged_in(stack: Stack, browser) -> bool:
+    return browser.get(stack.url("/admin/"), allow_redirects=False).status_code == 200
+
+
+def log_out(stack: Stack, browser, **options) -> requests.Response:
+    return browser.post(
+        stack.url("/admin/logout/"),
+        data=csrf_form(stack, browser, "/admin/"),
+        headers={"Origin": stack.origin},
+        **options,
+    )
+
+
+# --- WebSockets -----------------------------------------------------------------
+
+
+async def ping(connection, payload=None, *, timeout: float = 5):
+    """Send {"ping": payload} and return the reply (/ws/ping/ answers with
+    {"pong": payload}, through the channel layer)."""
+    payload = payload if payload is not None else uuid.uuid4().hex
+    await connection.send(json.dumps({"ping": payload}))
+    return json.loads(await asyncio.wait_for(connection.recv(), timeout))

@@ -1,0 +1,152 @@
+"""What every WebSocket consumer needs, in one base class: subclass JsonConsumer
+and write receive_json(), as apps/demo/consumers.py does.
+
+JsonConsumer takes care of:
+- draining: a server that is stopping refuses new sockets, and closes the open
+  ones with CLOSE_SERVICE_RESTART (4012) so that their clients reconnect,
+  perhaps to another server (deploy/run-draining.sh, manage.py websockets_close);
+- a message budget per socket (WEBSOCKET_MESSAGES_PER_SECOND, in bursts of up
+  to WEBSOCKET_MESSAGE_BURST): past it, a message gets an error reply and goes
+  nowhere;
+- frame limits: a frame over max_frame_chars closes the socket with
+  CLOSE_MESSAGE_TOO_BIG (4009); Daphne refuses anything over 64 KiB before it
+  gets here (deploy/start-asgi.sh);
+- JSON: a frame that is not JSON, or nested deeper than max_json_depth, or
+  that receive_json() refuses by raising BadMessage, gets
+  {"error": "<what is wrong>"}, and the socket stays open.
+
+Daphne lets an application close a socket only with 1000 or 3000-4999, so the
+close codes are RFC 6455's plus 4000, as is the convention.
+"""
+
+import json
+import time
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from .draining import CLOSE_SERVICE_RESTART, is_draining, server_group
+
+# RFC 6455's 1009, "message too big".
+CLOSE_MESSAGE_TOO_BIG = 4009
+
+
+class BadMessage(ValueError):
+    """The client sent something this consumer cannot take. Its text is the
+    error reply, so say what to send instead."""
+
+
+class TokenBucket:
+    """At most `rate` events a second on average, `burst` at once."""
+
+    def __init__(self, *, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.updated = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def json_depth(value) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (a scalar is 0)."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            pending.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+class JsonConsumer(AsyncWebsocketConsumer):
+    """A WebSocket that speaks JSON, with the platform's limits and draining.
+
+    Subclasses write connect() (join groups with group_join(), then accept())
+    and receive_json(), and reply with send_json()."""
+
+    # Text frames longer than this close the socket: no message of the
+    # application is this long, so it is no honest client's.
+    max_frame_chars = 16 * 1024
+    # Deeper JSON gets an error reply: no message of the application nests
+    # this deep, and what handles it (the channel layer's msgpack, code that
+    # recurses) need never meet thousands of levels.
+    max_json_depth = 32
+
+    async def websocket_connect(self, message):
+        if is_draining():
+            # This server is stopping: refuse, and the client retries elsewhere.
+            await self.close()
+            return
+        # This server's group, for the drain's "reconnect" notice. Channels
+        # joins every group in self.groups before connect(), and leaves them
+        # all when the socket closes.
+        self.groups = [*self.groups, server_group()]
+        self.budget = TokenBucket(
+            rate=settings.WEBSOCKET_MESSAGES_PER_SECOND, burst=settings.WEBSOCKET_MESSAGE_BURST
+        )
+        await super().websocket_connect(message)
+
+    async def group_join(self, group: str) -> None:
+        """Join a channel-layer group for as long as this socket is open."""
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups.append(group)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None:
+            await self.send_error("Send text frames, not binary.")
+            return
+        if len(text_data) > self.max_frame_chars:
+            await self.close(code=CLOSE_MESSAGE_TOO_BIG)
+            return
+        if not self.budget.take():
+            await self.send_error("Too many messages: slow down.")
+            return
+        try:
+            content = json.loads(text_data)
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
+            await self.send_error("Frames must be JSON.")
+            return
+        if json_depth(content) > self.max_json_depth:
+            await self.send_error(f"Messages may nest at most {self.max_json_depth} levels deep.")
+            return
+        try:
+            await self.receive_json(content)
+        except BadMessage as error:
+            await self.send_error(str(error))
+
+    async def receive_json(self, content):
+        """A client's message, parsed. Raise BadMessage to refuse it."""
+        raise BadMessage("This endpoint takes no messages.")
+
+    async def send_json(self, content) -> None:
+        await self.send(text_data=json.dumps(content))
+
+    async def send_error(self, text: str) -> None:
+        await self.send_json({"error": text})
+
+    async def server_draining(self, event):
+        """This server is stopping (manage.py websockets_close): reconnect."""
+        await self.close(code=CLOSE_SERVICE_RESTART)
+
+
+class PingConsumer(JsonConsumer):
+    """/ws/ping/: answers {"ping": x} with {"pong": x}, after a round trip
+    through the channel layer. It proves the whole WebSocket path (nginx,
+    Daphne, Redis) for a synthetic check or a test, with no app of its own."""
+
+    async def receive_json(self, content):
+        if not isinstance(content, dict) or "ping" not in content:
+            raise BadMessage('Send {"ping": <anything>}.')
+        await self.channel_layer.send(
+            self.channel_name, {"type": "ping.echo", "ping": content["ping"]}
+        )
+
+    async def ping_echo(self, event):
+        await self.send_json({"pong": event["ping"]})

@@ -1,0 +1,134 @@
+"""JsonConsumer, through /ws/ping/ and the project's whole ASGI application
+(origin check, session and auth middleware, routing), with the real Redis
+channel layer."""
+
+import asyncio
+import json
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from apps.core import draining
+from apps.core.consumers import CLOSE_MESSAGE_TOO_BIG, JsonConsumer, json_depth
+from apps.core.draining import CLOSE_SERVICE_RESTART, server_group
+from project.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ALLOWED_ORIGIN = (b"origin", b"http://localhost:8000")
+
+
+async def connected(path="/ws/ping/", headers=(ALLOWED_ORIGIN,)) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, path, headers=list(headers))
+    accepted, _ = await communicator.connect()
+    assert accepted
+    return communicator
+
+
+async def test_ping_comes_back_through_the_channel_layer():
+    client = await connected()
+    await client.send_to(text_data=json.dumps({"ping": {"n": 1}}))
+    assert json.loads(await client.receive_from()) == {"pong": {"n": 1}}
+    await client.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        ("not json", "Frames must be JSON."),
+        ('{"ping": ' + "[" * 8000 + "]" * 8000 + "}", "Messages may nest at most 32 levels deep."),
+        ('{"ping": ' + "[" * 31 + "]" * 31 + "}", None),  # 32 deep: fine
+        ("[1, 2]", 'Send {"ping": <anything>}.'),
+        ('{"pong": 1}', 'Send {"ping": <anything>}.'),
+    ],
+    ids=["not json", "too deep", "deep enough", "a list", "no ping"],
+)
+async def test_bad_frames_get_an_error_and_the_socket_stays_open(frame, error):
+    client = await connected()
+    await client.send_to(text_data=frame)
+    reply = json.loads(await client.receive_from())
+    assert reply == ({"error": error} if error else {"pong": json.loads(frame)["ping"]})
+
+    await client.send_to(text_data=json.dumps({"ping": "still here"}))
+    assert json.loads(await client.receive_from()) == {"pong": "still here"}
+    await client.disconnect()
+
+
+async def test_binary_frames_get_an_error():
+    client = await connected()
+    await client.send_to(bytes_data=b"\x00\x01")
+    assert json.loads(await client.receive_from()) == {"error": "Send text frames, not binary."}
+    await client.disconnect()
+
+
+async def test_messages_past_the_burst_are_refused(settings):
+    # No refill during the test: only the burst gets through.
+    settings.WEBSOCKET_MESSAGES_PER_SECOND = 0.001
+    settings.WEBSOCKET_MESSAGE_BURST = 3
+    client = await connected()
+    for i in range(5):
+        await client.send_to(text_data=json.dumps({"ping": i}))
+    replies = [json.loads(await client.receive_from()) for _ in range(5)]
+
+    answered = sorted(reply["pong"] for reply in replies if "pong" in reply)
+    refused = [reply for reply in replies if "pong" not in reply]
+    assert answered == [0, 1, 2]
+    assert refused == [{"error": "Too many messages: slow down."}] * 2
+    await client.disconnect()
+
+
+async def test_oversized_frame_closes_the_socket():
+    client = await connected()
+    await client.send_to(text_data="x" * (JsonConsumer.max_frame_chars + 1))
+    assert await client.receive_output() == {
+        "type": "websocket.close",
+        "code": CLOSE_MESSAGE_TOO_BIG,
+    }
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[(b"origin", b"https://evil.example")], []],
+    ids=["foreign origin", "no origin"],
+)
+async def test_handshake_is_refused_without_an_allowed_origin(headers):
+    communicator = WebsocketCommunicator(application, "/ws/ping/", headers=headers)
+    accepted, _ = await communicator.connect()
+    assert not accepted
+
+
+async def test_a_draining_server_refuses_new_sockets(monkeypatch, tmp_path):
+    monkeypatch.setattr(draining, "DRAIN_MARKER", tmp_path / "draining")
+    draining.DRAIN_MARKER.touch()
+    communicator = WebsocketCommunicator(application, "/ws/ping/", headers=[ALLOWED_ORIGIN])
+    accepted, _ = await communicator.connect()
+    assert not accepted
+
+
+async def test_the_drain_closes_open_sockets_with_service_restart():
+    client = await connected()
+    # What manage.py websockets_close sends to this server's sockets.
+    await get_channel_layer().group_send(server_group(), {"type": "server.draining"})
+    assert await client.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": CLOSE_SERVICE_RESTART,
+    }
+
+
+async def test_idle_socket_outlives_redis_pys_read_timeout():
+    # redis-py's default read timeout is 5 s: it once cut short the channel
+    # layer's 5 s blocking reads and closed every idle socket with 1011.
+    idle = await connected()
+    await asyncio.sleep(6)
+    await idle.send_to(text_data=json.dumps({"ping": "still there?"}))
+    assert json.loads(await idle.receive_from(timeout=5)) == {"pong": "still there?"}
+    await idle.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("value", "depth"),
+    [(1, 0), ("x", 0), ([], 1), ({"a": [1, {"b": []}]}, 4), ([[], [[[]]]], 4)],
+)
+def test_json_depth(value, depth):
+    assert json_depth(value) == depth

@@ -1,0 +1,160 @@
+"""The demo through the whole stack: the page in a real browser (headless
+Chromium) and with plain HTTP, and the chat across Daphne processes."""
+
+import asyncio
+import json
+import re
+import threading
+import uuid
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.stack import console_errors, static_urls
+
+pytestmark = pytest.mark.e2e
+
+
+def new_room() -> str:
+    return f"e2e-{uuid.uuid4().hex[:12]}"
+
+
+def page_url(stack, room: str) -> str:
+    return f"http://{stack.address}/?room={room}"
+
+
+def visit_count(response) -> int:
+    """The number the page shows in its visit counter."""
+    assert response.status_code == 200, response.text
+    match = re.search(r'id="visit-count"[^>]*>(\d+)<', response.text)
+    assert match, "the page has no visit counter"
+    return int(match[1])
+
+
+def test_page_and_its_static_files(stack):
+    response = stack.browser().get(stack.url("/"))
+    assert response.status_code == 200
+    assert 'id="chat-form"' in response.text
+    urls = static_urls(response.text)
+    assert len(urls) == 3  # icon, stylesheet, script
+    assert all(stack.browser().get(stack.url(url)).status_code == 200 for url in urls)
+
+
+def test_counter_rises_and_survives_a_restart_of_web(stack):
+    browser = stack.browser()
+    assert [visit_count(browser.get(stack.url("/"))) for _ in range(2)] == [1, 2]
+
+    stack.restart("web")
+
+    assert visit_count(browser.get(stack.url("/"))) == 3
+
+
+def test_counter_rises_on_reload_with_no_errors(stack, chromium):
+    page = chromium.new_page()
+    errors = console_errors(page)
+    page.goto(page_url(stack, new_room()))
+    assert page.text_content("#visit-count") == "1"
+    page.reload()
+    assert page.text_content("#visit-count") == "2"
+    expect(page.locator("#chat-status")).to_have_text("connected")
+    # A CSP violation, a missing file or a script error would be logged here.
+    assert errors == []
+    page.close()
+
+
+def test_two_tabs_chat_with_each_other(stack, chromium):
+    room = new_room()
+    context = chromium.new_context()
+    alice, bob = context.new_page(), context.new_page()
+    for tab in (alice, bob):
+        tab.goto(page_url(stack, room))
+        expect(tab.locator("#chat-status")).to_have_text("connected")
+
+    alice.fill("#chat-message", "hello from the first tab")
+    alice.press("#chat-message", "Enter")
+    expect(bob.locator("#chat-log")).to_contain_text("hello from the first tab")
+    bob.fill("#chat-message", "and back from the second")
+    bob.click("button[type=submit]")
+    expect(alice.locator("#chat-log")).to_contain_text("and back from the second")
+    assert alice.input_value("#chat-message") == ""  # sent, so cleared
+    context.close()
+
+
+async def test_chat_between_two_daphne_processes(stack):
+    """Clients on different asgi replicas exchange messages: the group is in Redis."""
+    replicas = stack.containers("asgi")
+    assert len(replicas) == 2, "make test runs asgi with two replicas"
+    path = f"/ws/chat/{new_room()}/"
+
+    def connects_per_replica() -> list[int]:
+        return [r.logs().decode().count(f"WSCONNECT {path}") for r in replicas]
+
+    # Connect until nginx has put a client on each replica, noting which is where.
+    clients = {}  # replica index -> connection
+    for _ in range(40):
+        before = connects_per_replica()
+        connection = await stack.ws_connect(path)
+        for _ in range(50):  # Daphne writes its log line right after the handshake
+            after = connects_per_replica()
+            if after != before:
+                break
+            await asyncio.sleep(0.05)
+        landed = next(i for i, (a, b) in enumerate(zip(after, before, strict=True)) if a > b)
+        if landed in clients:
+            await connection.close()
+        else:
+            clients[landed] = connection
+        if len(clients) == 2:
+            break
+    assert len(clients) == 2, "nginx never spread connections over both replicas"
+
+    try:
+        for sender, receiver in ((clients[0], clients[1]), (clients[1], clients[0])):
+            text = f"hello {uuid.uuid4().hex}"
+            await sender.send(json.dumps({"message": text}))
+            for connection in (receiver, sender):
+                reply = json.loads(await asyncio.wait_for(connection.recv(), timeout=5))
+                assert reply == {"message": text}
+    finally:
+        for connection in clients.values():
+            await connection.close()
+
+
+# Records every status the chat box shows, so the retries can be read back.
+RECORD_STATUSES = """() => {
+    const status = document.getElementById("chat-status");
+    window.statuses = [];
+    new MutationObserver(() => window.statuses.push(status.textContent))
+        .observe(status, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+@pytest.mark.chaos
+def test_page_chat_reconnects_with_back_off_after_daphne_restarts(stack, chromium):
+    page = chromium.new_page()
+    page.goto(page_url(stack, new_room()))
+    expect(page.locator("#chat-status")).to_have_text("connected")
+    page.evaluate(RECORD_STATUSES)
+
+    # Both replicas at once: for a while there is no Daphne to reconnect to.
+    restarts = [
+        threading.Thread(target=c.restart, kwargs={"timeout": 30}) for c in stack.containers("asgi")
+    ]
+    for restart in restarts:
+        restart.start()
+    for restart in restarts:
+        restart.join()
+    expect(page.locator("#chat-status")).to_have_text("connected", timeout=60_000)
+
+    delays = [
+        float(match[1])
+        for status in page.evaluate("() => window.statuses")
+        if (match := re.match(r"disconnected, retrying in ([\d.]+) s", status))
+    ]
+    assert len(delays) >= 3, page.evaluate("() => window.statuses")
+    assert delays[-1] > delays[0] * 2, delays  # backing off, not hammering
+    page.fill("#chat-message", "back again")
+    page.press("#chat-message", "Enter")
+    expect(page.locator("#chat-log")).to_contain_text("back again")
+    page.close()
+    stack.wait_ready(timeout=90)

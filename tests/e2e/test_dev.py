@@ -1,0 +1,219 @@
+"""`make dev`, as a developer uses it: started from a copy of the project, then
+a new app, a page and its edits, each served on the next reload.
+
+The copy lives in SCRATCH_DIR, a folder at the same path here and on the
+Docker engine's machine, so the dev stack can mount it as it mounts a
+checkout. Everything in it belongs to the folder's owner, as a checkout
+belongs to its developer, and the dev stack runs as that user.
+"""
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+import websockets
+
+from project.env import BASE_DIR
+
+pytestmark = pytest.mark.e2e
+
+# The longest an edit may take to show: runserver notices a change within a
+# second, and restarts in a few when the change is to Python.
+EDIT_SHOWS_WITHIN = 15  # seconds
+
+
+@dataclass
+class DevStack:
+    folder: Path  # the project's copy, mounted into the stack
+    address: str  # nginx, host:port
+    env: dict  # for `make` in the copy
+
+    def get(self, path: str) -> requests.Response:
+        url = f"http://{self.address}{path}"
+        return requests.get(url, headers={"Host": "localhost"}, timeout=10)
+
+    def make(self, *args: str) -> str:
+        result = subprocess.run(
+            ["make", *args], cwd=self.folder, env=self.env, capture_output=True, text=True,
+            timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def write(self, path: str, text: str) -> None:
+        target = self.folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+
+def project_copy(scratch: Path) -> Path:
+    """The project as the test image holds it, owned by the scratch folder's owner."""
+    copy = scratch / f"dev-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(
+        BASE_DIR,
+        copy,
+        ignore=shutil.ignore_patterns("staticfiles", "__pycache__", ".pytest_cache"),
+    )
+    owner = scratch.stat()
+    for path in [copy, *copy.rglob("*")]:
+        os.lchown(path, owner.st_uid, owner.st_gid)
+    return copy
+
+
+def wait_until(predicate, *, timeout: float, what: str) -> float:
+    """Seconds until predicate() held; fails after `timeout`."""
+    started = time.monotonic()
+    while True:
+        try:
+            if predicate():
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def dev_stack(stack):
+    scratch = os.environ.get("SCRATCH_DIR")
+    if not scratch:
+        pytest.skip("needs SCRATCH_DIR, which `make test` sets")
+    folder = project_copy(Path(scratch))
+    owner = Path(scratch).stat()
+    env = {**os.environ, "DEV_USER": f"{owner.st_uid}:{owner.st_gid}", "HTTP_PORT": "127.0.0.1:0"}
+    project = f"{folder.name}-dev"
+    log = (folder / "make-dev.log").open("w")
+    dev = subprocess.Popen(
+        ["make", "dev"], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    client = docker.from_env(version="auto")
+    network = None
+    try:
+        network = wait_for_network(client, f"{project}_default", dev, folder)
+        network.connect(client.containers.get(socket.gethostname()))
+
+        def nginx_address() -> str:
+            [nginx] = client.containers.list(
+                filters={"label": [f"com.docker.compose.project={project}",
+                                   "com.docker.compose.service=nginx"]}
+            )  # fmt: skip
+            return nginx.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+
+        dev_stack = DevStack(folder=folder, address="", env=env)
+
+        def ready() -> bool:
+            dev_stack.address = f"{nginx_address()}:8080"
+            return dev_stack.get("/readyz").status_code == 200
+
+        wait_until(ready, timeout=300, what="the dev stack ready through nginx")
+        yield dev_stack
+    finally:
+        if network is not None:
+            network.disconnect(socket.gethostname(), force=True)
+        subprocess.run(
+            ["docker", "compose", "--project-name", project, "--file", "docker-compose.yml",
+             "--file", "docker-compose.dev.yml", "down", "--volumes", "--timeout", "5"],
+            cwd=folder, env=env, capture_output=True, timeout=120,
+        )  # fmt: skip
+        dev.wait(timeout=60)
+        log.close()
+        shutil.rmtree(folder)
+
+
+def wait_for_network(client, name: str, dev: subprocess.Popen, folder: Path):
+    deadline = time.monotonic() + 300
+    while True:
+        found = client.networks.list(names=[name])
+        if found:
+            return found[0]
+        if dev.poll() is not None or time.monotonic() > deadline:
+            log = (folder / "make-dev.log").read_text()
+            raise AssertionError(f"make dev did not start:\n{log}")
+        time.sleep(1)
+
+
+VIEWS = """from django.shortcuts import render
+
+
+def hello(request):
+    return render(request, "probe/hello.html", {{"said_by": "{said_by}"}})
+"""
+URLS = """from django.urls import path
+
+from . import views
+
+urlpatterns = [path("", views.hello)]
+"""
+TEMPLATE = """{{% extends "base.html" %}}
+{{% block content %}}<p id="said">{text}, said by {{{{ said_by }}}}</p>{{% endblock %}}
+"""
+
+
+def test_debug_pages_are_on(dev_stack):
+    response = dev_stack.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "Using the URLconf defined in" in response.text  # Django's debug 404
+
+
+def test_a_new_app_and_each_edit_show_on_the_next_reload(dev_stack):
+    # A new app, as the README makes one, with a page.
+    assert "apps.probe" in dev_stack.make("app", "NAME=probe")
+    dev_stack.write("apps/probe/views.py", VIEWS.format(said_by="the first view"))
+    dev_stack.write("apps/probe/urls.py", URLS)
+    dev_stack.write("apps/probe/templates/probe/hello.html", TEMPLATE.format(text="hello"))
+    dev_stack.write("apps/probe/static/probe/probe.css", "/* first */\n")
+    urls = dev_stack.folder / "project" / "urls.py"
+    text = urls.read_text().replace("import path", "import include, path")
+    urls.write_text(text.replace(
+        '    path("admin/", admin.site.urls),\n',
+        '    path("admin/", admin.site.urls),\n    path("probe/", include("apps.probe.urls")),\n',
+    ))  # fmt: skip
+
+    def shows(path: str, text: str):
+        return lambda: text in dev_stack.get(path).text
+
+    wait_until(shows("/probe/", "hello, said by the first view"), timeout=60, what="the new page")
+
+    # A template, a view and a static file, each edited: seen on the next reload.
+    dev_stack.write("apps/probe/templates/probe/hello.html", TEMPLATE.format(text="hi again"))
+    wait_until(
+        shows("/probe/", "hi again, said by the first view"),
+        timeout=EDIT_SHOWS_WITHIN,
+        what="the edited template",
+    )
+    dev_stack.write("apps/probe/views.py", VIEWS.format(said_by="the second view"))
+    wait_until(
+        shows("/probe/", "hi again, said by the second view"),
+        timeout=EDIT_SHOWS_WITHIN,
+        what="the edited view",
+    )
+    assert dev_stack.get("/static/probe/probe.css").text == "/* first */\n"
+    dev_stack.write("apps/probe/static/probe/probe.css", "/* second */\n")
+    wait_until(
+        shows("/static/probe/probe.css", "/* second */"),
+        timeout=EDIT_SHOWS_WITHIN,
+        what="the edited static file",
+    )
+
+
+def test_websockets_are_served_through_nginx(dev_stack):
+    async def ping():
+        host, port = dev_stack.address.split(":")
+        async with websockets.connect(
+            "ws://localhost/ws/ping/", host=host, port=int(port), origin="http://localhost"
+        ) as connection:
+            await connection.send(json.dumps({"ping": "dev"}))
+            return json.loads(await asyncio.wait_for(connection.recv(), 5))
+
+    assert asyncio.run(ping()) == {"pong": "dev"}
