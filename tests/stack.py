@@ -11,10 +11,12 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import docker
@@ -223,6 +225,27 @@ def console_errors(page) -> list[str]:
     page.on("response", response)
     page.on("pageerror", lambda error: errors.append(str(error)))
     return errors
+
+
+def project_copy() -> Path:
+    """A copy of the project, as the test image holds it, for a stack of its
+    own (`make dev`, HTTPS). It lives in SCRATCH_DIR, a folder at the same path
+    here and where the Docker engine runs, so that stack can mount it as it
+    would a checkout; it belongs to the folder's owner, as a checkout belongs
+    to its developer."""
+    scratch = os.environ.get("SCRATCH_DIR")
+    if not scratch:
+        pytest.skip("needs SCRATCH_DIR, which `make test` sets")
+    copy = Path(scratch) / f"copy-{uuid.uuid4().hex[:8]}"
+    shutil.copytree(
+        Path(__file__).resolve().parent.parent,
+        copy,
+        ignore=shutil.ignore_patterns("staticfiles", "__pycache__", ".pytest_cache"),
+    )
+    owner = Path(scratch).stat()
+    for path in [copy, *copy.rglob("*")]:
+        os.lchown(path, owner.st_uid, owner.st_gid)
+    return copy
 
 
 # --- What a browser reads off the pages ------------------------------------------

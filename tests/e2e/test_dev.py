@@ -14,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pytest
 import requests
 import websockets
 
-from project.env import BASE_DIR
+from tests.stack import project_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -56,20 +55,6 @@ class DevStack:
         target.write_text(text)
 
 
-def project_copy(scratch: Path) -> Path:
-    """The project as the test image holds it, owned by the scratch folder's owner."""
-    copy = scratch / f"dev-{uuid.uuid4().hex[:8]}"
-    shutil.copytree(
-        BASE_DIR,
-        copy,
-        ignore=shutil.ignore_patterns("staticfiles", "__pycache__", ".pytest_cache"),
-    )
-    owner = scratch.stat()
-    for path in [copy, *copy.rglob("*")]:
-        os.lchown(path, owner.st_uid, owner.st_gid)
-    return copy
-
-
 def wait_until(predicate, *, timeout: float, what: str) -> float:
     """Seconds until predicate() held; fails after `timeout`."""
     started = time.monotonic()
@@ -86,11 +71,8 @@ def wait_until(predicate, *, timeout: float, what: str) -> float:
 
 @pytest.fixture(scope="module")
 def dev_stack(stack):
-    scratch = os.environ.get("SCRATCH_DIR")
-    if not scratch:
-        pytest.skip("needs SCRATCH_DIR, which `make test` sets")
-    folder = project_copy(Path(scratch))
-    owner = Path(scratch).stat()
+    folder = project_copy()
+    owner = folder.stat()
     env = {**os.environ, "DEV_USER": f"{owner.st_uid}:{owner.st_gid}", "HTTP_PORT": "127.0.0.1:0"}
     project = f"{folder.name}-dev"
     log = (folder / "make-dev.log").open("w")
@@ -103,17 +85,17 @@ def dev_stack(stack):
         network = wait_for_network(client, f"{project}_default", dev, folder)
         network.connect(client.containers.get(socket.gethostname()))
 
-        def nginx_address() -> str:
-            [nginx] = client.containers.list(
-                filters={"label": [f"com.docker.compose.project={project}",
-                                   "com.docker.compose.service=nginx"]}
-            )  # fmt: skip
-            return nginx.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
-
         dev_stack = DevStack(folder=folder, address="", env=env)
 
         def ready() -> bool:
-            dev_stack.address = f"{nginx_address()}:8080"
+            nginx = client.containers.list(
+                filters={"label": [f"com.docker.compose.project={project}",
+                                   "com.docker.compose.service=nginx"]}
+            )  # fmt: skip
+            if not nginx:  # not made yet
+                return False
+            networks = nginx[0].attrs["NetworkSettings"]["Networks"]
+            dev_stack.address = f"{networks[network.name]['IPAddress']}:8080"
             return dev_stack.get("/readyz").status_code == 200
 
         wait_until(ready, timeout=300, what="the dev stack ready through nginx")
