@@ -78,7 +78,7 @@ remove-demo: ## Take the demo out (apps/demo/ and every mention of it), leaving 
 # [demo:end]
 
 .PHONY: lint
-lint: ## Run every linter (pre-commit: ruff, shellcheck, hadolint, actionlint), fixing what they can
+lint: ## Every linter (pre-commit: ruff, shellcheck, hadolint, actionlint...), fixing what they can
 	docker compose --profile test build --quiet tests
 	docker compose --profile test run --rm --no-deps --user "$(DEV_USER)" \
 	  --volume "$(CURDIR):/app" tests pre-commit run --all-files
@@ -97,8 +97,10 @@ define stack-tests
 	export SCRATCH_DIR=$$scratch; \
 	echo "==> building images"; \
 	$(TEST_COMPOSE) build --quiet; \
-	echo "==> ruff (lint and format)"; \
-	$(TEST_COMPOSE) run --rm --no-deps tests sh -c 'ruff check . && ruff format --check .'; \
+	echo "==> linters: pre-commit run --all-files, on the project as the image holds it"; \
+	$(TEST_COMPOSE) run --rm --no-deps tests sh -c 'copy=$$(mktemp -d) && cp -a /app/. "$$copy" \
+	  && cd "$$copy" && git init --quiet && git add --all \
+	  && pre-commit run --all-files --show-diff-on-failure'; \
 	echo "==> starting the stack (asgi with two replicas)"; \
 	$(TEST_COMPOSE) up --detach --wait --quiet-pull --scale asgi=2 nginx; \
 	echo "==> pytest -m '$(1)'"; \

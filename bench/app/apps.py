@@ -7,7 +7,7 @@ class BenchConfig(AppConfig):
     Mounted into the app image as apps.bench by bench/compose.yml, and
     installed by bench/settings.py; never part of the site. The benchmark
     measures the platform with pages of its own, so that it needs no app of
-    the site's (a fork's `make remove-demo` leaves it whole)."""
+    the site's."""
 
     name = "apps.bench"
     label = "bench"
