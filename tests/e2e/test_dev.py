@@ -105,7 +105,8 @@ def dev_stack(stack):
             network.disconnect(socket.gethostname(), force=True)
         subprocess.run(
             ["docker", "compose", "--project-name", project, "--file", "docker-compose.yml",
-             "--file", "docker-compose.dev.yml", "down", "--volumes", "--timeout", "5"],
+             "--file", "docker-compose.dev.yml", "down", "--volumes", "--rmi", "local",
+             "--timeout", "5"],
             cwd=folder, env=env, capture_output=True, timeout=120,
         )  # fmt: skip
         dev.wait(timeout=60)

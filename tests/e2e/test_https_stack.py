@@ -58,7 +58,8 @@ def https_stack():
     finally:
         if network is not None:
             network.disconnect(socket.gethostname(), force=True)
-        compose(folder, "down", "--volumes", "--timeout", "5")
+        # --rmi local: the images built for this copy alone.
+        compose(folder, "down", "--volumes", "--rmi", "local", "--timeout", "5")
         shutil.rmtree(folder)
 
 
