@@ -2,6 +2,7 @@
 its AppConfig named for where it is, installed."""
 
 import shutil
+import uuid
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -21,29 +22,36 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_startapp_makes_the_app_in_apps_and_installs_it(project):
-    call_command("startapp", "orders")
+@pytest.fixture
+def name():
+    """An app name no project has (a fork following the README has `orders`)."""
+    return f"probe_{uuid.uuid4().hex[:8]}"
 
-    app = project / "apps" / "orders"
-    assert 'name = "apps.orders"' in (app / "apps.py").read_text()
-    assert "class OrdersConfig(AppConfig)" in (app / "apps.py").read_text()
+
+def test_startapp_makes_the_app_in_apps_and_installs_it(project, name):
+    call_command("startapp", name)
+
+    app = project / "apps" / name
+    config = (app / "apps.py").read_text()
+    assert f'name = "apps.{name}"' in config
+    assert f"class {name.title().replace('_', '')}Config(AppConfig)" in config
     for path in ("models.py", "urls.py", "migrations/__init__.py", "tests/__init__.py"):
         assert (app / path).is_file(), path
     settings = (project / "base.py").read_text()
     installed = settings.split("INSTALLED_APPS = [", 1)[1].split("\n]", 1)[0]
-    assert installed.rstrip().endswith('"apps.orders",')
-    assert settings.count('"apps.orders"') == 1
+    assert installed.rstrip().endswith(f'"apps.{name}",')
+    assert settings.count(f'"apps.{name}"') == 1
 
 
-def test_startapp_refuses_an_app_that_exists(project):
-    (project / "apps" / "orders").mkdir()
+def test_startapp_refuses_an_app_that_exists(project, name):
+    (project / "apps" / name).mkdir()
     with pytest.raises(CommandError, match="exists already"):
-        call_command("startapp", "orders")
+        call_command("startapp", name)
 
 
-def test_startapp_with_a_directory_is_djangos_own(project, tmp_path):
+def test_startapp_with_a_directory_is_djangos_own(project, name, tmp_path):
     target = tmp_path / "elsewhere"
     target.mkdir()
-    call_command("startapp", "orders", str(target))
-    assert "name = 'orders'" in (target / "apps.py").read_text()
-    assert '"apps.orders"' not in (project / "base.py").read_text()
+    call_command("startapp", name, str(target))
+    assert f"name = '{name}'" in (target / "apps.py").read_text()
+    assert f'"apps.{name}"' not in (project / "base.py").read_text()
