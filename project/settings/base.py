@@ -7,6 +7,8 @@ README. https://docs.djangoproject.com/en/5.2/ref/settings/
 
 from urllib.parse import urlsplit, urlunsplit
 
+from django.core.exceptions import ImproperlyConfigured
+
 from project.env import BASE_DIR, env
 
 # ---------------------------------------------------------------------------
@@ -197,6 +199,54 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
+
+# ---------------------------------------------------------------------------
+# Media files: what users upload (default_storage)
+# https://docs.djangoproject.com/en/5.2/topics/files/
+# ---------------------------------------------------------------------------
+# In the stack, MEDIA_ROOT is the `media` volume: web writes it, nginx reads
+# it (mounted read-only) and serves it under /media/ as downloads that can
+# never run as the site's own pages (nginx/snippets/media.conf). nginx runs as
+# another user, so files and folders must be readable by everyone.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = BASE_DIR / "media"
+FILE_UPLOAD_PERMISSIONS = 0o644
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o755
+
+# Or an S3-compatible bucket (AWS, MinIO, R2, ...), when one is named. Files
+# are private to the bucket and reached through signed URLs that expire
+# (django-storages' defaults), from the bucket's origin, never the site's.
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+if MEDIA_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            # Unset: AWS itself; a URL for any other S3-compatible service.
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            # Unset: boto3's own search (an IAM role, ~/.aws, AWS_* variables).
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
+            # S3Storage overwrites a file of the same name by default: one
+            # user's upload would replace another's. Get a new name instead,
+            # as on disk.
+            "file_overwrite": False,
+        },
+    }
+
+# Limits: UPLOAD_MAX_MB is the largest request body, uploads included. nginx
+# reads the same variable (nginx/10-site.envsh) and refuses a bigger body with
+# 413 before Django sees it; Django's own limits are the same number, so that
+# whatever passes nginx passes them, and they still hold without nginx
+# (runserver). A form checks each file with apps.core.validators.
+# validate_upload_size, which answers with a message rather than a 500.
+# FILE_UPLOAD_MAX_MEMORY_SIZE (2.5 MB) is Django's default: larger uploads are
+# spooled to /tmp, a tmpfs in the stack.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_MB", default=1) * 1024 * 1024
+if UPLOAD_MAX_BYTES <= 0:
+    raise ImproperlyConfigured("UPLOAD_MAX_MB must be a whole number of megabytes, 1 or more.")
+DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES
 
 # ---------------------------------------------------------------------------
 # Security

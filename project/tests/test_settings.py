@@ -1,6 +1,7 @@
 """The production settings fail closed, and every variable is documented where
 the README and .env.example say it is."""
 
+import json
 import os
 import re
 import subprocess
@@ -84,6 +85,66 @@ def test_deploy_checks_fail_with_https_off():
     result = manage("check", "--deploy", "--fail-level", "WARNING", DJANGO_HTTPS="off")
     assert result.returncode != 0
     assert "SECURE_SSL_REDIRECT" in result.stderr
+
+
+# --- Uploads: where they are kept, and how big they may be ---------------------
+
+STORAGE_REPORT = (
+    "import json; from django.conf import settings; "
+    "from django.core.files.storage import storages; s = storages['default']; "
+    "print(json.dumps({'class': type(s).__name__, 'url': s.url('a/b.png'), "
+    "'options': settings.STORAGES['default'].get('OPTIONS', {}), "
+    "'location': str(getattr(s, 'location', ''))}))"
+)
+
+
+def test_uploads_go_to_the_media_volume_by_default():
+    result = run_django(STORAGE_REPORT)
+    report = json.loads(result.stdout)
+    assert report["class"] == "FileSystemStorage", result.stderr
+    assert report["location"] == str(BASE_DIR / "media")
+    assert report["url"] == "/media/a/b.png"
+
+
+def test_a_bucket_name_selects_s3_compatible_storage():
+    # No S3 server here: the settings and the storage built from them, and a
+    # URL signed offline with the given keys.
+    result = run_django(
+        STORAGE_REPORT,
+        MEDIA_S3_BUCKET="uploads",
+        MEDIA_S3_ENDPOINT_URL="https://s3.example.com",
+        MEDIA_S3_REGION="eu-west-1",
+        MEDIA_S3_ACCESS_KEY_ID="AKIAEXAMPLE",
+        MEDIA_S3_SECRET_ACCESS_KEY="example-secret",
+    )
+    report = json.loads(result.stdout)
+    assert report["class"] == "S3Storage", result.stderr
+    assert report["options"] == {
+        "bucket_name": "uploads",
+        "endpoint_url": "https://s3.example.com",
+        "region_name": "eu-west-1",
+        "access_key": "AKIAEXAMPLE",
+        "secret_key": "example-secret",
+        "file_overwrite": False,
+    }
+    # Private objects, reached through expiring signed URLs, on the bucket's host.
+    assert report["url"].startswith("https://s3.example.com/uploads/a/b.png?")
+    assert "Signature=" in report["url"] and "Expires=" in report["url"]
+
+
+def test_the_upload_limit_sets_django_s_limits():
+    result = run_django(
+        "from django.conf import settings; "
+        "print(settings.UPLOAD_MAX_BYTES, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)",
+        UPLOAD_MAX_MB="7",
+    )
+    assert result.stdout.split() == [str(7 * 1024 * 1024)] * 2, result.stderr
+
+
+def test_an_upload_limit_of_zero_is_refused():
+    result = run_django("", UPLOAD_MAX_MB="0")
+    assert result.returncode != 0
+    assert "UPLOAD_MAX_MB" in result.stderr.splitlines()[-1]
 
 
 # --- Every variable documented, and only real ones ---------------------------

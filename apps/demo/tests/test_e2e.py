@@ -1,5 +1,6 @@
 """The demo through the whole stack: the page in a real browser (headless
-Chromium) and with plain HTTP, and the chat across Daphne processes."""
+Chromium) and with plain HTTP, the chat across Daphne processes, and uploads
+saved by Gunicorn and served back by nginx."""
 
 import asyncio
 import json
@@ -8,9 +9,10 @@ import threading
 import uuid
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.stack import console_errors, static_urls
+from tests.stack import console_errors, csrf_form, static_urls
 
 pytestmark = pytest.mark.e2e
 
@@ -118,6 +120,63 @@ async def test_chat_between_two_daphne_processes(stack):
     finally:
         for connection in clients.values():
             await connection.close()
+
+
+def upload(stack, browser, name: str, content: bytes):
+    """Post a file with the page's upload form, as a browser would."""
+    return browser.post(
+        stack.url("/"),
+        data=csrf_form(stack, browser, "/"),
+        files={"file": (name, content)},
+        headers={"Origin": stack.origin},
+    )
+
+
+def upload_links(html: str) -> dict[str, str]:
+    """The page's list of uploads: URL by file name."""
+    listed = re.search(r'<ul id="upload-list">(.*?)</ul>', html, re.S)
+    return {name: url for url, name in re.findall(r'<a href="([^"]+)">([^<]+)</a>', listed[1])}
+
+
+def test_upload_through_nginx_and_download_it_back(stack):
+    browser = stack.browser()
+    content = f"uploaded {uuid.uuid4().hex}\n".encode()
+    response = upload(stack, browser, "notes.txt", content)
+    # Saved, then redirected to the page, which lists it.
+    assert response.status_code == 200, response.text
+    assert [r.status_code for r in response.history] == [302]
+    url = upload_links(response.text)["notes.txt"]
+
+    download = stack.browser().get(stack.url(url))  # anyone with the URL
+    assert download.status_code == 200
+    assert download.content == content
+    assert download.headers["Content-Disposition"] == "attachment"
+    assert download.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in download.headers["Content-Security-Policy"]
+
+
+def test_upload_over_the_limit_is_refused_by_nginx(stack):
+    browser = stack.browser()
+    name = f"big-{uuid.uuid4().hex}.bin"
+    response = upload(stack, browser, name, b"x" * (settings.UPLOAD_MAX_BYTES + 1))
+    assert response.status_code == 413
+    assert "413 Request Entity Too Large" in response.text
+    assert name not in browser.get(stack.url("/")).text
+
+
+def test_upload_in_a_browser_with_no_errors(stack, chromium):
+    page = chromium.new_page()
+    errors = console_errors(page)
+    page.goto(page_url(stack, new_room()))
+    page.set_input_files(
+        "#upload-form input[type=file]",
+        files=[{"name": "hello.txt", "mimeType": "text/plain", "buffer": b"hello"}],
+    )
+    page.click("#upload-form button[type=submit]")
+    expect(page.locator("#upload-list")).to_contain_text("hello.txt")
+    # A CSP violation, a missing file or a script error would be logged here.
+    assert errors == []
+    page.close()
 
 
 # Records every status the chat box shows, so the retries can be read back.
