@@ -270,4 +270,8 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    # Django's own handlers for its loggers (a console one when DEBUG is on,
+    # mail to ADMINS when it is off) are dropped: every line goes to the
+    # root's handler, once.
+    "loggers": {"django": {"handlers": []}},
 }

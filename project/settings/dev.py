@@ -11,7 +11,7 @@ import os
 from django.core.management.utils import get_random_secret_key
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, STORAGES, env
+from .base import BASE_DIR, LOGGING, STORAGES, env
 
 DEBUG = True
 
@@ -43,4 +43,21 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# runserver logs every request; the probes' are left out: the containers'
+# health checks and nginx's follower ask every few seconds, and would bury
+# the requests you make.
+PROBE_PATHS = {"/healthz", "/readyz"}
+LOGGING = {
+    **LOGGING,
+    "filters": {
+        "no_probes": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: (
+                not (isinstance(record.args, dict) and record.args.get("path") in PROBE_PATHS)
+            ),
+        }
+    },
+    "loggers": {**LOGGING["loggers"], "django.channels.server": {"filters": ["no_probes"]}},
 }
