@@ -26,9 +26,12 @@ from tests.stack import project_copy
 
 pytestmark = pytest.mark.e2e
 
-# The longest an edit may take to show: runserver notices a change within a
-# second, and restarts in a few when the change is to Python.
-EDIT_SHOWS_WITHIN = 15  # seconds
+# How long an edit may take to show. runserver notices a change within a
+# second, and when it is to Python restarts in a few (a second or two on a
+# quiet machine, the README says; about twenty on one loaded twenty times
+# over). The bound says that nothing but saving is needed, with no rebuild
+# and no restart by hand, on a machine however busy: it is no speed test.
+EDIT_SHOWS_WITHIN = 60  # seconds
 
 
 @dataclass
