@@ -27,10 +27,10 @@ from tests.stack import project_copy
 pytestmark = pytest.mark.e2e
 
 # How long an edit may take to show. runserver notices a change within a
-# second, and when it is to Python restarts in a few (a second or two on a
-# quiet machine, the README says; about twenty on one loaded twenty times
-# over). The bound says that nothing but saving is needed, with no rebuild
-# and no restart by hand, on a machine however busy: it is no speed test.
+# second, and when it is to Python restarts in a few seconds (about twenty,
+# seen on a machine loaded ten times over its cores). The bound says that
+# nothing but saving is needed, with no rebuild and no restart by hand, on a
+# machine however busy: it is no speed test.
 EDIT_SHOWS_WITHIN = 60  # seconds
 
 
