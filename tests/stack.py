@@ -316,3 +316,32 @@ async def ping(connection, payload=None, *, timeout: float = 5):
     payload = payload if payload is not None else uuid.uuid4().hex
     await connection.send(json.dumps({"ping": payload}))
     return json.loads(await asyncio.wait_for(connection.recv(), timeout))
+
+
+async def socket_on_each_replica(stack: Stack, path: str = "/ws/ping/") -> tuple[list, list]:
+    """A WebSocket through nginx on each asgi replica: (replicas, sockets), in
+    the same order. nginx picks the replica, so this connects until each has
+    one, telling them apart by the handshake each replica logs."""
+    replicas = stack.containers("asgi")
+
+    def handshakes() -> list[int]:
+        return [r.logs().decode(errors="replace").count(f"WSCONNECT {path}") for r in replicas]
+
+    sockets: dict[int, object] = {}
+    for _ in range(40):
+        before = handshakes()
+        connection = await stack.ws_connect(path)
+        deadline = time.monotonic() + 30
+        while (after := handshakes()) == before:  # logged just after the handshake
+            assert time.monotonic() < deadline, "no replica logged the handshake"
+            await asyncio.sleep(0.05)
+        landed = next(i for i, (a, b) in enumerate(zip(after, before, strict=True)) if a > b)
+        if landed in sockets:
+            await connection.close()
+        else:
+            sockets[landed] = connection
+        if len(sockets) == len(replicas):
+            return replicas, [sockets[i] for i in range(len(replicas))]
+    for connection in sockets.values():
+        await connection.close()
+    raise AssertionError("nginx never spread connections over every replica")

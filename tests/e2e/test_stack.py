@@ -15,6 +15,7 @@ from tests.stack import (
     is_logged_in,
     logged_in_browser,
     ping,
+    socket_on_each_replica,
     static_urls,
 )
 
@@ -69,35 +70,13 @@ async def test_websocket_ping_goes_through_nginx_daphne_and_redis(stack):
 async def test_channel_layer_reaches_sockets_on_every_daphne_process(stack):
     """A message published to Redis by another process (this test) reaches
     sockets on each Daphne replica: the channel layer joins them all."""
-    replicas = stack.containers("asgi")
+    replicas, sockets = await socket_on_each_replica(stack)
     assert len(replicas) == 2, "make test runs asgi with two replicas"
-
-    def connects_per_replica() -> list[int]:
-        return [r.logs().decode().count("WSCONNECT /ws/ping/") for r in replicas]
-
-    # Connect until nginx has put a socket on each replica, noting which is where.
-    sockets = {}  # replica index -> connection
-    for _ in range(40):
-        before = connects_per_replica()
-        connection = await stack.ws_connect()
-        for _ in range(50):  # Daphne writes its log line right after the handshake
-            after = connects_per_replica()
-            if after != before:
-                break
-            await asyncio.sleep(0.05)
-        landed = next(i for i, (a, b) in enumerate(zip(after, before, strict=True)) if a > b)
-        if landed in sockets:
-            await connection.close()
-        else:
-            sockets[landed] = connection
-        if len(sockets) == 2:
-            break
-    assert len(sockets) == 2, "nginx never spread connections over both replicas"
 
     layer = get_channel_layer()
     try:
-        for index, connection in sockets.items():
-            hostname = replicas[index].attrs["Config"]["Hostname"]
+        for replica, connection in zip(replicas, sockets, strict=True):
+            hostname = replica.attrs["Config"]["Hostname"]
             text = uuid.uuid4().hex
             # Every socket is in its server's group, server_<host name>
             # (apps/core/draining.py).
@@ -105,7 +84,7 @@ async def test_channel_layer_reaches_sockets_on_every_daphne_process(stack):
             reply = json.loads(await asyncio.wait_for(connection.recv(), timeout=5))
             assert reply == {"pong": text}
     finally:
-        for connection in sockets.values():
+        for connection in sockets:
             await connection.close()
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.stack import console_errors, csrf_form, static_urls
+from tests.stack import console_errors, csrf_form, socket_on_each_replica, static_urls
 
 pytestmark = pytest.mark.e2e
 
@@ -84,31 +84,9 @@ def test_two_tabs_chat_with_each_other(stack, chromium):
 
 async def test_chat_between_two_daphne_processes(stack):
     """Clients on different asgi replicas exchange messages: the group is in Redis."""
-    replicas = stack.containers("asgi")
-    assert len(replicas) == 2, "make test runs asgi with two replicas"
     path = f"/ws/chat/{new_room()}/"
-
-    def connects_per_replica() -> list[int]:
-        return [r.logs().decode().count(f"WSCONNECT {path}") for r in replicas]
-
-    # Connect until nginx has put a client on each replica, noting which is where.
-    clients = {}  # replica index -> connection
-    for _ in range(40):
-        before = connects_per_replica()
-        connection = await stack.ws_connect(path)
-        for _ in range(50):  # Daphne writes its log line right after the handshake
-            after = connects_per_replica()
-            if after != before:
-                break
-            await asyncio.sleep(0.05)
-        landed = next(i for i, (a, b) in enumerate(zip(after, before, strict=True)) if a > b)
-        if landed in clients:
-            await connection.close()
-        else:
-            clients[landed] = connection
-        if len(clients) == 2:
-            break
-    assert len(clients) == 2, "nginx never spread connections over both replicas"
+    replicas, clients = await socket_on_each_replica(stack, path)
+    assert len(replicas) == 2, "make test runs asgi with two replicas"
 
     try:
         for sender, receiver in ((clients[0], clients[1]), (clients[1], clients[0])):
@@ -118,7 +96,7 @@ async def test_chat_between_two_daphne_processes(stack):
                 reply = json.loads(await asyncio.wait_for(connection.recv(), timeout=5))
                 assert reply == {"message": text}
     finally:
-        for connection in clients.values():
+        for connection in clients:
             await connection.close()
 
 
