@@ -1,0 +1,146 @@
+"""What nginx passes on to the apps, and what its micro-cache keeps, seen from
+the other side: a second nginx from the stack's own image, on a network of its
+own where the names `web` and `asgi` are a stand-in upstream that answers every
+request with the headers it got.
+
+Why a stand-in rather than the stack's Gunicorn and Daphne: the apps' logs
+show only what they are set to show, and a debug endpoint in the app would
+ship to every fork. The stand-in sees exactly the request nginx sends, for
+HTTP and for /ws/, and lets the tests choose the Cache-Control of each answer,
+without any page of the product's (the demo's included) being public.
+"""
+
+import socket
+import time
+import uuid
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+# The stand-in: every request on 8000 (web) and 8001 (asgi) gets a JSON body
+# with its headers, the port it came to and a number that no other answer has;
+# the query string's `cache-control` is the answer's Cache-Control.
+UPSTREAM = """
+import itertools, json, threading, urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+answers = itertools.count()
+
+class Echo(BaseHTTPRequestHandler):
+    def do_GET(self):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        body = json.dumps({
+            "answer": next(answers),
+            "port": self.server.server_port,
+            "headers": {name.lower(): value for name, value in self.headers.items()},
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for value in query.get("cache-control", []):
+            self.send_header("Cache-Control", value)
+        self.end_headers()
+        self.wfile.write(body)
+
+for port in (8000, 8001):
+    server = ThreadingHTTPServer(("0.0.0.0", port), Echo)
+    threading.Thread(target=server.serve_forever).start()
+"""
+
+
+def wait_for(answer, *, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if answer():
+                return
+        except (OSError, requests.RequestException):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("not ready in time")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def proxy(stack):
+    """(get, this container's address there): get(path, **requests options)
+    sends a GET to the second nginx as the stack's tests do (Host
+    localhost:8000) and returns what the stand-in saw, as a dict."""
+    network = stack.docker.networks.create(f"{stack.project}-proxy-{uuid.uuid4().hex[:8]}")
+    me = stack.docker.containers.get(socket.gethostname())
+    started = []
+    try:
+        upstream = stack.docker.containers.run(
+            stack.containers("web")[0].image,
+            ["python", "-c", UPSTREAM],
+            detach=True,
+            network=network.name,
+            cap_drop=["ALL"],
+        )
+        started.append(upstream)
+        # The stand-in answers to both names (a network alias per name).
+        network.disconnect(upstream)
+        network.connect(upstream, aliases=["web", "asgi"])
+        network.connect(me)
+        me.reload()
+        my_address = me.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+        upstream_address = stack.address_of(upstream)
+        wait_for(lambda: requests.get(f"http://{upstream_address}:8000/", timeout=2).ok)
+
+        nginx = stack.docker.containers.run(
+            stack.containers("nginx")[0].image,
+            detach=True,
+            environment={"DJANGO_ALLOWED_HOSTS": "localhost"},
+            network=network.name,
+            cap_drop=["ALL"],
+            tmpfs={"/tmp": ""},
+            read_only=True,
+        )
+        started.append(nginx)
+        nginx.reload()
+        address = nginx.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+
+        def get(path, **options):
+            headers = {"Host": "localhost:8000", **options.pop("headers", {})}
+            response = requests.get(
+                f"http://{address}:8080{path}", headers=headers, timeout=10, **options
+            )
+            assert response.status_code == 200, (response.status_code, response.text)
+            return response.json()
+
+        wait_for(lambda: requests.get(f"http://{address}:8081/healthz", timeout=2).ok)
+        yield get, my_address
+    finally:
+        for container in started:
+            container.remove(force=True)
+        network.disconnect(me)
+        network.remove()
+
+
+# --- Forwarding headers ---------------------------------------------------------
+
+FORGED = {
+    "X-Forwarded-For": "203.0.113.7",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "evil.example",
+    "X-Forwarded-Port": "443",
+    "Forwarded": "for=203.0.113.7;host=evil.example;proto=https",
+    "X-Real-IP": "203.0.113.7",
+}
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/ws/ping/"], ids=["gunicorn", "daphne"])
+def test_no_client_forwarding_header_reaches_the_apps(proxy, path):
+    get, my_address = proxy
+    seen = get(path, headers=FORGED)
+    assert seen["port"] == (8001 if path.startswith("/ws/") else 8000)
+    headers = seen["headers"]
+    # What nginx itself says: the peer it saw, plain HTTP, the client's Host.
+    assert headers["x-forwarded-for"] == my_address
+    assert headers["x-forwarded-proto"] == "http"
+    assert headers["host"] == "localhost:8000"
+    for name in ("x-forwarded-host", "x-forwarded-port", "forwarded", "x-real-ip"):
+        assert name not in headers, f"{name}: {headers[name]}"
+
