@@ -144,3 +144,57 @@ def test_no_client_forwarding_header_reaches_the_apps(proxy, path):
     for name in ("x-forwarded-host", "x-forwarded-port", "forwarded", "x-real-ip"):
         assert name not in headers, f"{name}: {headers[name]}"
 
+
+# --- The micro-cache --------------------------------------------------------------
+
+PUBLIC = "cache-control=public,max-age=60"
+
+
+def fresh_path(cache_control: str = PUBLIC) -> str:
+    return f"/page/{uuid.uuid4().hex}?{cache_control}"
+
+
+def test_a_public_answer_is_cached(proxy):
+    get, _ = proxy
+    path = fresh_path()
+    assert get(path)["answer"] == get(path)["answer"]
+
+
+def test_an_answer_not_marked_public_is_not_cached(proxy):
+    get, _ = proxy
+    for cache_control in ("cache-control=max-age=60", "cache-control=private,max-age=60", ""):
+        path = fresh_path(cache_control)
+        assert get(path)["answer"] != get(path)["answer"], cache_control
+
+
+KNOWN_VISITORS = {
+    "session": {"Cookie": "sessionid=abc"},
+    "session-version": {"Cookie": "other=1; sessionid_version=3"},
+    "csrf": {"Cookie": "csrftoken=abc"},
+    "authorization": {"Authorization": "Bearer abc"},
+}
+
+
+@pytest.mark.parametrize("credentials", KNOWN_VISITORS.values(), ids=KNOWN_VISITORS.keys())
+def test_a_known_visitor_is_never_served_from_the_cache_nor_stored(proxy, credentials):
+    get, _ = proxy
+    # Not stored: what a known visitor was answered never reaches anyone else.
+    path = fresh_path()
+    theirs = get(path, headers=credentials)
+    assert get(path)["answer"] != theirs["answer"]
+    # Not served: an anonymous visitor's cached answer never reaches them.
+    anonymous = get(path)["answer"]
+    assert get(path)["answer"] == anonymous  # (it is cached)
+    assert get(path, headers=credentials)["answer"] != anonymous
+
+
+def test_the_cache_key_holds_the_port_django_is_told(proxy):
+    get, _ = proxy
+    # A page built for the Host a client sent (say, absolute URLs with its
+    # port) is never served to those who asked with another.
+    path = fresh_path()
+    forged = get(path, headers={"Host": "localhost:6666"})
+    assert forged["headers"]["host"] == "localhost:6666"
+    assert get(path)["headers"]["host"] == "localhost:8000"
+    # ... while those who ask alike share it.
+    assert get(path)["answer"] == get(path)["answer"]
