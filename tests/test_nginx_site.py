@@ -36,3 +36,68 @@ def test_nginx_refuses_to_start_with_a_bad_upload_limit(tmp_path, value):
     result = site_values(tmp_path, UPLOAD_MAX_MB=value)
     assert result.returncode != 0
     assert "UPLOAD_MAX_MB must be a whole number of megabytes" in result.stderr
+
+
+# --- HSTS: one value, from HSTS_MAX_AGE and HSTS_PRELOAD, for nginx and Django --
+
+# The header Django's SecurityMiddleware sends on an HTTPS request, with the
+# production settings and DJANGO_HTTPS on.
+DJANGO_HSTS = (
+    "from django.http import HttpResponse; "
+    "from django.middleware.security import SecurityMiddleware; "
+    "from django.test import RequestFactory; "
+    "request = RequestFactory().get('/', secure=True, HTTP_HOST='example.com'); "
+    "print(SecurityMiddleware(lambda r: HttpResponse())(request)['Strict-Transport-Security'])"
+)
+
+
+def nginx_hsts(tmp_path, **env) -> str:
+    result = subprocess.run(
+        ["sh", "-c", f'. "{ENVSH}" && echo "$NGINX_STRICT_TRANSPORT_SECURITY"'],
+        env={
+            "DJANGO_ALLOWED_HOSTS": "example.com",
+            "NGINX_ENVSUBST_OUTPUT_DIR": str(tmp_path),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "max-age=31536000; includeSubDomains"),
+        ({"HSTS_PRELOAD": "off"}, "max-age=31536000; includeSubDomains"),
+        ({"HSTS_PRELOAD": "on"}, "max-age=31536000; includeSubDomains; preload"),
+        ({"HSTS_MAX_AGE": "600"}, "max-age=600; includeSubDomains"),
+    ],
+    ids=["default", "preload-off", "preload-on", "max-age"],
+)
+def test_nginx_and_django_send_the_same_hsts_header(tmp_path, env, expected):
+    from project.tests.test_settings import run_django
+
+    django = run_django(DJANGO_HSTS, DJANGO_HTTPS="on", **env)
+    assert django.returncode == 0, django.stderr
+    assert django.stdout.strip() == expected
+    assert nginx_hsts(tmp_path, **env) == expected
+
+
+def test_deploy_checks_pass_with_hsts_preload_on_or_off():
+    from project.tests.test_settings import manage
+
+    for preload in ("on", "off"):
+        result = manage(
+            "check", "--deploy", "--fail-level", "WARNING", DJANGO_HTTPS="on", HSTS_PRELOAD=preload
+        )
+        assert result.returncode == 0, (preload, result.stderr)
+
+
+@pytest.mark.parametrize("env", [{"HSTS_MAX_AGE": "1y"}, {"HSTS_PRELOAD": "maybe"}])
+def test_nginx_refuses_to_start_with_a_bad_hsts_value(tmp_path, env):
+    result = site_values(tmp_path, **env)
+    assert result.returncode != 0
+    assert next(iter(env)) in result.stderr
