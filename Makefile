@@ -108,8 +108,10 @@ define stack-tests
 endef
 
 .PHONY: test
-test: ## Lint, build, start a throwaway stack, run the tests through it, remove it; bench smoke test
+test: ## Lint, build, start a throwaway stack, run the tests through it, remove it; Kubernetes on podman; bench smoke test
 	$(call stack-tests,not chaos)
+	@echo "==> Kubernetes: the local overlay on podman kube play, checked through its nginx pod"
+	tests/kubernetes/podman/run.sh $(TEST_PROJECT)
 	@echo "==> benchmark smoke test: every scenario briefly, and a report holding every figure"
 	BENCH_QUICK=1 BENCH_PROJECT=$(TEST_PROJECT)-bench BENCH_RESULTS=bench-results/quick bench/run.sh
 	docker run --rm --volume "$(CURDIR)/bench-results/quick:/results:ro" \
@@ -130,7 +132,7 @@ requirements: ## Regenerate the pinned requirements/*.txt from *.in (ARGS=--upgr
 	docker run --rm --volume "$(CURDIR)/requirements:/requirements" --workdir /requirements \
 	  --env CUSTOM_COMPILE_COMMAND="make requirements" \
 	  python:3.13-slim sh -c 'pip install --quiet --root-user-action=ignore pip-tools && \
-	  for name in base production dev bench; do \
+	  for name in base production dev bench checkov; do \
 	    echo "==> $$name.txt"; \
 	    pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
 	      $(ARGS) --output-file "$$name.txt" "$$name.in"; \

@@ -32,8 +32,9 @@ says each as it goes):
   another number, the stand-in's is used, and the output says so.
 * emptyDir and PersistentVolumeClaim volumes would be podman named volumes,
   shared by name across pods and blind to fsGroup: each is a folder of this
-  run's instead, writable by any user (as a tmpfs /tmp is). Ports without hostPort would be published on the
-  host: they are dropped (pods are reached by their own addresses).
+  run's instead, writable by any user (as a tmpfs /tmp is). Ports without
+  hostPort would be published on the host: they are dropped (pods are
+  reached by their own addresses).
 
 Every name podman sees starts with PREFIX, so two runs never collide, and
 everything is removed at the end, whatever happened.
@@ -42,8 +43,8 @@ everything is removed at the end, whatever happened.
 import base64
 import copy
 import json
-import shutil
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -71,7 +72,9 @@ def log(*words):
 def run(*command, check=True):
     result = subprocess.run(command, text=True, capture_output=True, check=False)
     if check and result.returncode:
-        raise RuntimeError(f"{' '.join(command)}: rc {result.returncode}\n{result.stdout}{result.stderr}")
+        raise RuntimeError(
+            f"{' '.join(command)}: rc {result.returncode}\n{result.stdout}{result.stderr}"
+        )
     return result
 
 
@@ -95,7 +98,9 @@ class Stack:
             for d in docs
             if d["kind"] in ("ConfigMap", "Secret")
         }
-        self.configmaps = [self.as_configmap(d) for d in docs if d["kind"] in ("ConfigMap", "Secret")]
+        self.configmaps = [
+            self.as_configmap(d) for d in docs if d["kind"] in ("ConfigMap", "Secret")
+        ]
         self.services = [d for d in docs if d["kind"] == "Service"]
 
     def as_configmap(self, doc):
@@ -111,7 +116,16 @@ class Stack:
         }
 
     def image_ids(self, image, user):
-        out = run("podman", "run", "--rm", "--entrypoint", "sh", image, "-c", f"id -u {user}; id -g {user}")
+        out = run(
+            "podman",
+            "run",
+            "--rm",
+            "--entrypoint",
+            "sh",
+            image,
+            "-c",
+            f"id -u {user}; id -g {user}",
+        )
         uid, gid = out.stdout.split()
         return int(uid), int(gid)
 
@@ -148,12 +162,17 @@ class Stack:
                 uid, gid = self.image_ids(container["image"], user)
                 wanted = spec.get("securityContext", {}).get("runAsUser")
                 if uid != wanted:
-                    log(f"note: {name}/{container['name']}: user {user} is {uid} in this image, not {wanted}; running as {uid}")
+                    log(
+                        f"note: {name}/{container['name']}: user {user} is {uid} "
+                        f"in this image, not {wanted}; running as {uid}"
+                    )
                     spec["securityContext"].update(runAsUser=uid, runAsGroup=gid, fsGroup=gid)
         # aardvark-dns 1.4 stalls a query now and then while containers join
         # or leave the network; glibc's default 5 s timeout would show as a
         # slow request.
-        spec["dnsConfig"] = {"options": [{"name": "timeout", "value": "1"}, {"name": "attempts", "value": "3"}]}
+        spec["dnsConfig"] = {
+            "options": [{"name": "timeout", "value": "1"}, {"name": "attempts", "value": "3"}]
+        }
         return spec
 
     def workload(self, doc):
@@ -164,7 +183,12 @@ class Stack:
         podname = f"{self.prefix}-{name}"
         if kind == "Job":
             spec["restartPolicy"] = "Never"
-            out = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": podname, "labels": labels}, "spec": spec}
+            out = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": podname, "labels": labels},
+                "spec": spec,
+            }
             pods = [podname]
         else:
             out = copy.deepcopy(doc)
@@ -172,7 +196,11 @@ class Stack:
             out["spec"]["template"]["spec"] = spec
             out["spec"].pop("strategy", None)
             pods = [f"{podname}-pod-{i}" for i in range(doc["spec"].get("replicas", 1))]
-        aliases = [s["metadata"]["name"] for s in self.services if matches(s["spec"].get("selector"), labels)]
+        aliases = [
+            s["metadata"]["name"]
+            for s in self.services
+            if matches(s["spec"].get("selector"), labels)
+        ]
         path = self.workdir / f"{name}.yaml"
         with path.open("w") as f:
             yaml.safe_dump_all([*self.configmaps, out], f, sort_keys=False)
@@ -190,26 +218,49 @@ class Stack:
             job = {
                 "kind": "Job",
                 "metadata": {"name": f"{name}-init"},
-                "spec": {"template": {"metadata": {"labels": {"app.kubernetes.io/name": f"{name}-init"}}, "spec": {**template["spec"], "containers": init}}},
+                "spec": {
+                    "template": {
+                        "metadata": {"labels": {"app.kubernetes.io/name": f"{name}-init"}},
+                        "spec": {**template["spec"], "containers": init},
+                    }
+                },
             }
             pods = self.play(job)
             for container in init:
-                self.wait_exit(pods[0], container["name"], f"{name}'s init container {container['name']}")
+                self.wait_exit(
+                    pods[0], container["name"], f"{name}'s init container {container['name']}"
+                )
         path, pods, aliases = self.workload(doc)
         network = self.network + (":" + ",".join(f"alias={a}" for a in aliases) if aliases else "")
         self.plays.append(path)
         run("podman", "kube", "play", "--network", network, str(path))
-        log(f"played {doc['kind']} {name}: pods {', '.join(pods)}; DNS names: {', '.join(aliases) or '-'}")
+        log(
+            f"played {doc['kind']} {name}: pods {', '.join(pods)}; "
+            f"DNS names: {', '.join(aliases) or '-'}"
+        )
         return pods
 
     def pod_ip(self, pod):
-        infra = run("podman", "pod", "inspect", pod, "--format", "{{.InfraContainerID}}").stdout.strip()
-        networks = json.loads(run("podman", "inspect", infra, "--format", "{{json .NetworkSettings.Networks}}").stdout)
+        infra = run(
+            "podman", "pod", "inspect", pod, "--format", "{{.InfraContainerID}}"
+        ).stdout.strip()
+        networks = json.loads(
+            run("podman", "inspect", infra, "--format", "{{json .NetworkSettings.Networks}}").stdout
+        )
         return networks[self.network]["IPAddress"]
 
     def probe_passes(self, pod, container, probe, address):
         if "exec" in probe:
-            return run("podman", "exec", f"{pod}-{container['name']}", *probe["exec"]["command"], check=False).returncode == 0
+            return (
+                run(
+                    "podman",
+                    "exec",
+                    f"{pod}-{container['name']}",
+                    *probe["exec"]["command"],
+                    check=False,
+                ).returncode
+                == 0
+            )
         port = probe["httpGet"]["port"]
         if isinstance(port, str):
             port = {p["name"]: p["containerPort"] for p in container["ports"]}[port]
@@ -230,10 +281,26 @@ class Stack:
                 for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
                     probe = container.get(kind)
                     while probe and not self.probe_passes(pod, container, probe, address):
-                        restarts = run("podman", "inspect", "--format", "{{.RestartCount}}", f"{pod}-{container['name']}").stdout
+                        restarts = run(
+                            "podman",
+                            "inspect",
+                            "--format",
+                            "{{.RestartCount}}",
+                            f"{pod}-{container['name']}",
+                        ).stdout
                         if time.monotonic() > deadline or int(restarts or 0) > 3:
-                            logs = run("podman", "logs", "--tail", "30", f"{pod}-{container['name']}", check=False)
-                            raise RuntimeError(f"{pod}/{container['name']}: {kind} still failing\n{logs.stdout}{logs.stderr}")
+                            logs = run(
+                                "podman",
+                                "logs",
+                                "--tail",
+                                "30",
+                                f"{pod}-{container['name']}",
+                                check=False,
+                            )
+                            raise RuntimeError(
+                                f"{pod}/{container['name']}: {kind} still failing\n"
+                                f"{logs.stdout}{logs.stderr}"
+                            )
                         time.sleep(1)
                 uid = run("podman", "exec", f"{pod}-{container['name']}", "id", "-u").stdout.strip()
                 if uid == "0":
@@ -251,7 +318,9 @@ class Stack:
         for path in reversed(self.plays):
             run("podman", "kube", "down", str(path), check=False)
         # kube down stops at the first pod that is missing; catch the rest.
-        leftovers = run("podman", "pod", "ps", "-q", "--filter", f"name=^{self.prefix}-", check=False).stdout.split()
+        leftovers = run(
+            "podman", "pod", "ps", "-q", "--filter", f"name=^{self.prefix}-", check=False
+        ).stdout.split()
         if leftovers:
             run("podman", "pod", "rm", "-f", *leftovers, check=False)
         for volume in sorted(self.volumes):
@@ -261,8 +330,12 @@ class Stack:
         log("removed every pod, volume and the network")
 
     def up_and_check(self):
-        self.docs_by_name = {d["metadata"]["name"]: d for d in self.docs if d["kind"] in ("Deployment", "Job")}
-        kinds = sorted({d["kind"] for d in self.docs} - {"Deployment", "Job", "ConfigMap", "Secret", "Service"})
+        self.docs_by_name = {
+            d["metadata"]["name"]: d for d in self.docs if d["kind"] in ("Deployment", "Job")
+        }
+        kinds = sorted(
+            {d["kind"] for d in self.docs} - {"Deployment", "Job", "ConfigMap", "Secret", "Service"}
+        )
         log(f"not run by podman (no equivalent): {', '.join(kinds)}")
         unknown = set(self.docs_by_name) - set(ORDER)
         if unknown:
@@ -282,7 +355,9 @@ class Stack:
 
 
 def http(opener, method, url, data=None, headers=None):
-    request = urllib.request.Request(url, data=data, method=method, headers={"Host": HOST, **(headers or {})})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Host": HOST, **(headers or {})}
+    )
     try:
         with opener.open(request, timeout=10) as response:
             return response.status, response.read().decode()
@@ -297,7 +372,8 @@ def websocket_ping(address, value):
         key = base64.b64encode(os.urandom(16)).decode()
         sock.sendall(
             (
-                f"GET /ws/ping/ HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"GET /ws/ping/ HTTP/1.1\r\nHost: {HOST}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                 f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://{HOST}\r\n\r\n"
             ).encode()
         )
@@ -312,7 +388,11 @@ def websocket_ping(address, value):
         rest = head.split(b"\r\n\r\n", 1)[1]
         payload = json.dumps({"ping": value}).encode()
         mask = os.urandom(4)
-        sock.sendall(bytes([0x81, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+        sock.sendall(
+            bytes([0x81, 0x80 | len(payload)])
+            + mask
+            + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        )
         while len(rest) < 2 or len(rest) < 2 + (rest[1] & 0x7F):
             rest += sock.recv(4096)
         length = rest[1] & 0x7F  # replies here are short: no extended length
@@ -330,19 +410,33 @@ def check_through_nginx(stack, pod):
     status, body = http(opener, "GET", f"{base}/admin/login/")
     token = body.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
     log(f"{pod}: GET /admin/login/ -> {status}, a CSRF token and a session cookie")
-    form = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": "nobody", "password": "wrong"})
+    form = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": token, "username": "nobody", "password": "wrong"}
+    )
     status, body = http(
-        opener, "POST", f"{base}/admin/login/", form.encode(), {"Origin": f"http://{HOST}", "Referer": f"{base}/admin/login/"}
+        opener,
+        "POST",
+        f"{base}/admin/login/",
+        form.encode(),
+        {"Origin": f"http://{HOST}", "Referer": f"{base}/admin/login/"},
     )
     if status != 200 or "correct username and password" not in body:
         raise RuntimeError(f"POST /admin/login/ through {pod}: {status}\n{body[:500]}")
-    log(f"{pod}: POST /admin/login/ (wrong password) -> {status}, the form again: CSRF, sessions and PostgreSQL work")
+    log(
+        f"{pod}: POST /admin/login/ (wrong password) -> {status}, the form again: "
+        "CSRF, sessions and PostgreSQL work"
+    )
     value = int(time.time())
     reply = websocket_ping(address, value)
     if reply != {"pong": value}:
         raise RuntimeError(f"/ws/ping/ through {pod}: {reply}")
-    log(f"{pod}: WebSocket /ws/ping/ {{'ping': {value}}} -> {reply}, through Daphne and the channel layer")
-    servers = run("podman", "exec", f"{pod}-nginx", "cat", "/tmp/conf.d/web-servers.inc").stdout.split("\n")
+    log(
+        f"{pod}: WebSocket /ws/ping/ {{'ping': {value}}} -> {reply}, "
+        "through Daphne and the channel layer"
+    )
+    servers = run(
+        "podman", "exec", f"{pod}-nginx", "cat", "/tmp/conf.d/web-servers.inc"
+    ).stdout.split("\n")
     servers = [s for s in servers if s.strip()]
     web_pods = stack.docs_by_name["web"]["spec"]["replicas"]
     if len(servers) != web_pods:
@@ -369,7 +463,10 @@ def main(rendered, prefix, app_image, nginx_image):
         return 1
     finally:
         stack.teardown()
-    log("the local overlay ran on podman: every probe passes, and the page, a POST and a WebSocket work through nginx")
+    log(
+        "the local overlay ran on podman: every probe passes, and the page, "
+        "a POST and a WebSocket work through nginx"
+    )
     return 0
 
 

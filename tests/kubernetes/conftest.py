@@ -1,0 +1,71 @@
+"""The Kubernetes manifests (deploy/kubernetes/), rendered once per test run.
+
+Each overlay is rendered by `kubectl kustomize` from a copy of
+deploy/kubernetes/, with its secrets made for the copy: the local overlay's by
+its own make-secrets.sh, the production overlay's as placeholders (the real
+ones are written by whoever deploys, and never reach the repository or an
+image).
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+KUBERNETES_DIR = BASE_DIR / "deploy" / "kubernetes"
+OVERLAYS = ("local", "production")
+PRODUCTION_SECRETS = ("django_secret_key", "database_url", "redis_url")
+
+
+def tool(name: str) -> str:
+    """A command from requirements/dev.txt, or checkov from its own virtualenv
+    (/opt/checkov in the dev image). Missing is a failure, not a skip."""
+    found = shutil.which(name) or shutil.which(name, path="/opt/checkov/bin")
+    if not found:
+        pytest.fail(
+            f"{name} is not installed: pip install -r requirements/dev.txt"
+            + (
+                " (and requirements/checkov.txt in a virtualenv of its own)"
+                if name == "checkov"
+                else ""
+            )
+        )
+    return found
+
+
+@pytest.fixture(scope="session")
+def rendered_files(tmp_path_factory) -> dict[str, Path]:
+    """Each overlay's rendered YAML, as a file."""
+    copy = tmp_path_factory.mktemp("kubernetes") / "kubernetes"
+    shutil.copytree(KUBERNETES_DIR, copy, ignore=shutil.ignore_patterns("secrets"))
+    subprocess.run([copy / "overlays/local/make-secrets.sh"], check=True, capture_output=True)
+    secrets = copy / "overlays/production/secrets"
+    secrets.mkdir()
+    for name in PRODUCTION_SECRETS:
+        (secrets / name).write_text("placeholder")
+    files = {}
+    for overlay in OVERLAYS:
+        result = subprocess.run(
+            [tool("kubectl"), "kustomize", copy / "overlays" / overlay],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        # Deprecated fields render, with a warning on stderr: none allowed.
+        assert result.stderr == "", result.stderr
+        files[overlay] = copy / f"{overlay}.yaml"
+        files[overlay].write_text(result.stdout)
+    return files
+
+
+@pytest.fixture(scope="session")
+def rendered(rendered_files) -> dict[str, list[dict]]:
+    """Each overlay's objects."""
+    return {
+        overlay: [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+        for overlay, path in rendered_files.items()
+    }

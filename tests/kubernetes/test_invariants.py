@@ -1,0 +1,312 @@
+"""What the rendered manifests must hold, whatever a fork changes in them:
+selectors, probes, resources, security, images, drain timings, variables."""
+
+import re
+
+import pytest
+import yaml
+
+from apps.core.middleware import PROBES
+
+from .conftest import BASE_DIR, OVERLAYS
+
+# The images deploy/Dockerfile builds, by the name the manifests give them,
+# and the target that builds each.
+OUR_IMAGES = {"django-reference/app": "runtime", "django-reference/nginx": "nginx"}
+WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
+
+
+def pod_template(doc: dict) -> dict:
+    if doc["kind"] == "CronJob":
+        return doc["spec"]["jobTemplate"]["spec"]["template"]
+    return doc["spec"]["template"]
+
+
+def workloads(docs):
+    return [doc for doc in docs if doc["kind"] in WORKLOAD_KINDS]
+
+
+def containers(doc, *, init=True):
+    spec = pod_template(doc)["spec"]
+    return (spec.get("initContainers", []) if init else []) + spec["containers"]
+
+
+def image_name(image: str) -> str:
+    """The image's name without its registry and tag, as the base names it."""
+    name = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    for ours in OUR_IMAGES:
+        if name.endswith(ours):
+            return ours
+    return name
+
+
+def is_ours(container) -> bool:
+    return image_name(container["image"]) in OUR_IMAGES
+
+
+def matching(docs, selector: dict) -> list[str]:
+    return [
+        f"{doc['kind']}/{doc['metadata']['name']}"
+        for doc in workloads(docs)
+        if selector.items() <= pod_template(doc)["metadata"].get("labels", {}).items()
+    ]
+
+
+def by_name(docs, kind, name):
+    return next(doc for doc in docs if doc["kind"] == kind and doc["metadata"]["name"] == name)
+
+
+@pytest.fixture(params=OVERLAYS)
+def docs(request, rendered):
+    return rendered[request.param]
+
+
+# --- Selectors -------------------------------------------------------------------
+
+
+def test_every_service_pdb_and_hpa_selects_exactly_one_workload(docs):
+    for doc in docs:
+        if doc["kind"] == "Service":
+            selector = doc["spec"]["selector"]
+        elif doc["kind"] == "PodDisruptionBudget":
+            selector = doc["spec"]["selector"]["matchLabels"]
+        elif doc["kind"] == "HorizontalPodAutoscaler":
+            target = doc["spec"]["scaleTargetRef"]
+            selector = by_name(docs, target["kind"], target["name"])["spec"]["selector"][
+                "matchLabels"
+            ]
+        else:
+            continue
+        assert len(matching(docs, selector)) == 1, (doc["kind"], doc["metadata"]["name"], selector)
+
+
+def test_every_deployment_selects_its_own_pods_only(docs):
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            assert matching(docs, doc["spec"]["selector"]["matchLabels"]) == [
+                f"Deployment/{doc['metadata']['name']}"
+            ]
+
+
+def test_every_network_policy_selects_a_workload(docs):
+    for doc in docs:
+        if doc["kind"] == "NetworkPolicy" and doc["spec"]["podSelector"]:
+            assert matching(docs, doc["spec"]["podSelector"]["matchLabels"]), doc["metadata"][
+                "name"
+            ]
+
+
+# --- Probes ----------------------------------------------------------------------
+
+NGINX_TEMPLATE = (BASE_DIR / "nginx/default.conf.template").read_text()
+
+
+def test_probes_are_on_paths_the_app_serves(docs):
+    """Every long-running container has all three probes; Django's ask
+    /healthz (startup, liveness) and /readyz (readiness); nginx's ask its own
+    health port's /healthz."""
+    nginx_health_port = int(
+        re.search(r"listen (\d+);\s*access_log off;\s*location = /healthz", NGINX_TEMPLATE)[1]
+    )
+    for doc in docs:
+        if doc["kind"] != "Deployment":
+            continue
+        for container in containers(doc, init=False):
+            probes = {
+                kind: container.get(kind)
+                for kind in ("startupProbe", "livenessProbe", "readinessProbe")
+            }
+            assert all(probes.values()), (doc["metadata"]["name"], container["name"])
+            if not is_ours(container):
+                continue
+            ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+            paths = {
+                kind: (probe["httpGet"]["path"], ports[probe["httpGet"]["port"]])
+                for kind, probe in probes.items()
+            }
+            if image_name(container["image"]) == "django-reference/nginx":
+                assert set(paths.values()) == {("/healthz", nginx_health_port)}
+            else:
+                assert {path for path, _ in paths.values()} <= set(PROBES)
+                assert paths["livenessProbe"][0] == paths["startupProbe"][0] == "/healthz"
+                assert paths["readinessProbe"][0] == "/readyz"
+
+
+# --- Resources and security -----------------------------------------------------
+
+
+def test_every_container_has_requests_and_limits(docs):
+    for doc in workloads(docs):
+        for container in containers(doc):
+            resources = container.get("resources", {})
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= resources.get(kind, {}).keys(), (
+                    doc["metadata"]["name"],
+                    container["name"],
+                )
+
+
+def test_every_pod_is_restricted(docs):
+    """The Pod Security Standards' `restricted` profile, and more: read-only
+    root file systems, no service account token."""
+    for doc in workloads(docs):
+        spec = pod_template(doc)["spec"]
+        name = doc["metadata"]["name"]
+        assert spec["automountServiceAccountToken"] is False, name
+        assert not any(spec.get(key) for key in ("hostNetwork", "hostPID", "hostIPC")), name
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True and pod["runAsUser"] > 0, name
+        assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for volume in spec.get("volumes", []):
+            assert volume.keys() & {"emptyDir", "secret", "configMap", "persistentVolumeClaim"}, (
+                name,
+                volume,
+            )
+        for container in containers(doc):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, (name, container["name"])
+            assert context["readOnlyRootFilesystem"] is True, (name, container["name"])
+            assert context["capabilities"] == {"drop": ["ALL"]}, (name, container["name"])
+            assert not context.get("privileged"), (name, container["name"])
+            assert context.get("runAsUser", pod["runAsUser"]) > 0, (name, container["name"])
+            if is_ours(container):
+                # What each process writes: /tmp, on an emptyDir (the drain
+                # marker, nginx's rendered configuration and cache).
+                tmp = next(m for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
+                assert "emptyDir" in next(v for v in spec["volumes"] if v["name"] == tmp["name"])
+
+
+def test_the_namespace_enforces_the_restricted_standard(docs):
+    (namespace,) = (doc for doc in docs if doc["kind"] == "Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert {doc["metadata"].get("namespace") for doc in docs if doc["kind"] != "Namespace"} == {
+        namespace["metadata"]["name"]
+    }
+
+
+def test_network_policies_deny_by_default(docs):
+    deny = by_name(docs, "NetworkPolicy", "default-deny")["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+
+# --- Images ----------------------------------------------------------------------
+
+
+def test_images_are_those_the_dockerfile_builds(docs):
+    dockerfile = (BASE_DIR / "deploy/Dockerfile").read_text()
+    compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+    compose_images = {
+        service["image"] for service in compose["services"].values() if "image" in service
+    }
+    for doc in workloads(docs):
+        for container in containers(doc):
+            name = image_name(container["image"])
+            if name in OUR_IMAGES:
+                assert re.search(rf"^FROM \S+ AS {OUR_IMAGES[name]}$", dockerfile, re.MULTILINE)
+                command = container.get("command", [])
+                scripts = [part for part in command if part.startswith("deploy/")]
+                assert all((BASE_DIR / script).is_file() for script in scripts), command
+            else:
+                # PostgreSQL and Redis (local overlay): the images Compose runs.
+                assert container["image"] in compose_images, container["image"]
+
+
+# --- Drain timings ---------------------------------------------------------------
+
+
+def script_default(path: str, pattern: str) -> int:
+    return int(re.search(pattern, (BASE_DIR / path).read_text(), re.MULTILINE)[1])
+
+
+def prestop_sleep(container) -> int:
+    command = " ".join(
+        container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    )
+    match = re.search(r"\bsleep (\d+)", command)
+    return int(match[1]) if match else 0
+
+
+def readiness_delay(container) -> int:
+    """At most this long after a pod starts to drain, its readiness probe has failed."""
+    probe = container["readinessProbe"]
+    return probe["periodSeconds"] * probe["failureThreshold"]
+
+
+def test_the_drain_timings_add_up(rendered):
+    """On SIGTERM, run-draining.sh fails readiness for DRAIN_SECONDS, then the
+    server stops gracefully; the grace period covers preStop + drain + the
+    server's stop, and readiness (and nginx's follower) notice the drain
+    before it ends."""
+    drain_web = script_default("deploy/run-draining.sh", r"DRAIN_SECONDS:-(\d+)")
+    drain_asgi = script_default("deploy/start-asgi.sh", r"^export DRAIN_SECONDS=(\d+)")
+    graceful = script_default("deploy/gunicorn.conf.py", r"^graceful_timeout = (\d+)")
+    gunicorn_timeout = script_default("deploy/gunicorn.conf.py", r"^timeout = (\d+)")
+    follower_interval = script_default("nginx/40-follow-web.sh", r"while sleep (\d+)")
+    for docs in rendered.values():
+        web = by_name(docs, "Deployment", "web")["spec"]["template"]["spec"]
+        (container,) = web["containers"]
+        assert (
+            prestop_sleep(container) + drain_web + graceful < web["terminationGracePeriodSeconds"]
+        )
+        assert readiness_delay(container) <= drain_web
+        assert follower_interval < drain_web
+
+        asgi = by_name(docs, "Deployment", "asgi")["spec"]["template"]["spec"]
+        (container,) = asgi["containers"]
+        assert prestop_sleep(container) + drain_asgi < asgi["terminationGracePeriodSeconds"]
+        assert readiness_delay(container) <= drain_asgi
+
+        nginx = by_name(docs, "Deployment", "nginx")["spec"]["template"]["spec"]
+        (container,) = nginx["containers"]
+        # After its preStop pause nginx quits gracefully, waiting for the
+        # slowest proxied request: Gunicorn's timeout.
+        assert prestop_sleep(container) + gunicorn_timeout < nginx["terminationGracePeriodSeconds"]
+
+
+def test_scaling_down_does_not_drop_websockets_in_bursts(docs):
+    behavior = by_name(docs, "HorizontalPodAutoscaler", "asgi")["spec"]["behavior"]["scaleDown"]
+    assert behavior["stabilizationWindowSeconds"] >= 300
+    assert all(policy["type"] == "Pods" and policy["value"] == 1 for policy in behavior["policies"])
+    for name in ("web", "asgi"):
+        assert by_name(docs, "HorizontalPodAutoscaler", name)["spec"]["minReplicas"] >= 2
+    for doc in docs:
+        if doc["kind"] == "PodDisruptionBudget":
+            assert doc["spec"].get("maxUnavailable") == 1, doc["metadata"]["name"]
+
+
+# --- Configuration ---------------------------------------------------------------
+
+ENV_EXAMPLE = (BASE_DIR / ".env.example").read_text()
+DOCUMENTED = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE, re.MULTILINE))
+
+
+def test_every_variable_is_one_env_example_documents(docs):
+    """In our images' containers: every variable set, and every key of the
+    ConfigMaps they read. <NAME>_FILE is NAME read from a file (project/env.py)."""
+    configmaps = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "ConfigMap"}
+    assert "_FILE" in ENV_EXAMPLE
+    for doc in workloads(docs):
+        for container in containers(doc):
+            if not is_ours(container):
+                continue
+            names = {variable["name"] for variable in container.get("env", [])}
+            for source in container.get("envFrom", []):
+                names |= set(configmaps[source["configMapRef"]["name"]]["data"])
+            names = {name.removesuffix("_FILE") for name in names}
+            assert names - DOCUMENTED == set(), (doc["metadata"]["name"], container["name"])
+
+
+def test_settings_come_from_a_generated_configmap(docs):
+    """Its name carries a hash of its content, so a change rolls the pods;
+    secrets are files from a generated Secret, never values in the environment."""
+    for doc in workloads(docs):
+        for container in containers(doc):
+            if not is_ours(container):
+                continue
+            for source in container.get("envFrom", []):
+                assert "secretRef" not in source
+                assert re.fullmatch(r"django-settings-[a-z0-9]{10}", source["configMapRef"]["name"])
+            assert not any("valueFrom" in variable for variable in container.get("env", []))
+        for volume in pod_template(doc)["spec"].get("volumes", []):
+            if "secret" in volume:
+                assert re.fullmatch(r"[a-z-]+-[a-z0-9]{10}", volume["secret"]["secretName"])
