@@ -434,13 +434,18 @@ def check_through_nginx(stack, pod):
         f"{pod}: WebSocket /ws/ping/ {{'ping': {value}}} -> {reply}, "
         "through Daphne and the channel layer"
     )
-    servers = run(
-        "podman", "exec", f"{pod}-nginx", "cat", "/tmp/conf.d/web-servers.inc"
-    ).stdout.split("\n")
-    servers = [s for s in servers if s.strip()]
+    # nginx's follower (nginx/40-follow-web.sh) asks every web pod for /readyz
+    # every 2 s; one slow answer leaves a pod out until the next round.
     web_pods = stack.docs_by_name["web"]["spec"]["replicas"]
-    if len(servers) != web_pods:
-        raise RuntimeError(f"{pod} follows {len(servers)} web pods, not {web_pods}: {servers}")
+    deadline = time.monotonic() + 20
+    while True:
+        listed = run("podman", "exec", f"{pod}-nginx", "cat", "/tmp/conf.d/web-servers.inc")
+        servers = [line for line in listed.stdout.split("\n") if line.strip()]
+        if len(servers) == web_pods:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{pod} follows {len(servers)} web pods, not {web_pods}: {servers}")
+        time.sleep(1)
     log(f"{pod}: nginx's follower lists both web pods ({' '.join(servers)})")
 
 
