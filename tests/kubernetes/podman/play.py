@@ -48,6 +48,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -352,6 +353,7 @@ class Stack:
                 self.wait_ready(doc, pods_of[name])
         for pod in pods_of["nginx"]:
             check_through_nginx(self, pod)
+        check_drain(self, pods_of["nginx"][0], pods_of["web"][-1])
 
 
 def http(opener, method, url, data=None, headers=None):
@@ -407,17 +409,13 @@ def check_through_nginx(stack, pod):
     if status != 200 or json.loads(body)["status"] != "ok":
         raise RuntimeError(f"/readyz through {pod}: {status} {body}")
     log(f"{pod}: GET /readyz -> {status} {body.strip()}")
-    status, body = http(opener, "GET", f"{base}/admin/login/")
-    token = body.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
-    log(f"{pod}: GET /admin/login/ -> {status}, a CSRF token and a session cookie")
-    form = urllib.parse.urlencode(
-        {"csrfmiddlewaretoken": token, "username": "nobody", "password": "wrong"}
-    )
+    form = login_form(opener, base)
+    log(f"{pod}: GET /admin/login/ -> a CSRF token and a session cookie")
     status, body = http(
         opener,
         "POST",
         f"{base}/admin/login/",
-        form.encode(),
+        form,
         {"Origin": f"http://{HOST}", "Referer": f"{base}/admin/login/"},
     )
     if status != 200 or "correct username and password" not in body:
@@ -449,6 +447,52 @@ def check_through_nginx(stack, pod):
     log(f"{pod}: nginx's follower lists both web pods ({' '.join(servers)})")
 
 
+def login_form(opener, base):
+    """A CSRF token for the admin's login form, and its cookie in `opener`."""
+    _, body = http(opener, "GET", f"{base}/admin/login/")
+    token = body.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    form = {"csrfmiddlewaretoken": token, "username": "nobody", "password": "wrong"}
+    return urllib.parse.urlencode(form).encode()
+
+
+def check_drain(stack, nginx_pod, web_pod):
+    """POSTs through nginx while a web pod stops as the kubelet stops it
+    (SIGTERM; run-draining.sh drains, then Gunicorn stops): not one may fail."""
+    base = f"http://{stack.pod_ip(nginx_pod)}:8080"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    form = login_form(opener, base)
+    headers = {"Origin": f"http://{HOST}"}
+    statuses, done = [], threading.Event()
+
+    def post_until_done():
+        # Three a second: under nginx's limit on writes (5 a second a client).
+        while not done.is_set():
+            statuses.append(http(opener, "POST", f"{base}/admin/login/", form, headers)[0])
+            time.sleep(0.3)
+
+    poster = threading.Thread(target=post_until_done)
+    poster.start()
+    try:
+        time.sleep(2)
+        started = time.monotonic()
+        grace = stack.docs_by_name["web"]["spec"]["template"]["spec"][
+            "terminationGracePeriodSeconds"
+        ]
+        run("podman", "stop", "--time", str(grace), f"{web_pod}-web")
+        stopped = time.monotonic() - started
+        time.sleep(4)  # and on, with one web pod fewer
+    finally:
+        done.set()
+        poster.join()
+    failed = [status for status in statuses if status != 200]
+    if failed or len(statuses) < 20:
+        raise RuntimeError(f"POSTs while {web_pod} drained: {statuses}")
+    log(
+        f"{web_pod} stopped (SIGTERM, drained, {stopped:.1f} s) under POSTs through {nginx_pod}: "
+        f"{len(statuses)} POSTs, every one answered 200, none a 502"
+    )
+
+
 def main(rendered, prefix, app_image, nginx_image):
     docs = [d for d in yaml.safe_load_all(Path(rendered).read_text()) if d]
     # The images `make test` built from deploy/Dockerfile (targets runtime
@@ -470,7 +514,7 @@ def main(rendered, prefix, app_image, nginx_image):
         stack.teardown()
     log(
         "the local overlay ran on podman: every probe passes, and the page, "
-        "a POST and a WebSocket work through nginx"
+        "a POST and a WebSocket work through nginx, and a web pod drains under POSTs"
     )
     return 0
 
