@@ -120,8 +120,6 @@ test: ## Lint, build, start a throwaway stack, run the tests through it, remove 
 .PHONY: chaos
 chaos: ## The slow tests: faults (restarts, outages, kills) and slow clients, on a throwaway stack
 	$(call stack-tests,chaos)
-	@echo "==> Kubernetes: the local overlay on podman, a web pod drained under POSTs"
-	tests/kubernetes/podman/run.sh $(TEST_PROJECT) --drain
 
 .PHONY: bench
 bench: ## Benchmark every scenario side by side; report in bench-results/ (BENCH_QUICK=1: briefly)
