@@ -12,8 +12,14 @@
 # requests in flight (graceful_timeout). Compose's stop_grace_period covers
 # the sum.
 #
+# Gunicorn's other signals pass straight through to the server as they
+# arrive: HUP (reload), TTIN and TTOU (one worker more or fewer), USR1 (reopen
+# the logs), USR2 (upgrade the binary in place). `docker kill --signal HUP web`
+# reaches Gunicorn as it would without this script.
+#
 # This script stays PID 1 rather than exec'ing the server, because it must
-# catch the signal itself; it passes the server's exit status on.
+# catch the signal itself; it passes the server's exit status on. POSIX sh
+# (dash in the image): plain traps only.
 set -o errexit -o nounset
 
 DRAIN_MARKER=/tmp/draining
@@ -32,6 +38,15 @@ drain() {
     kill -TERM "$server" 2>/dev/null || true
 }
 trap drain TERM INT
+
+# shellcheck disable=SC2329  # called by the traps below
+forward() {
+    kill "-$1" "$server" 2>/dev/null || true
+}
+for signal in HUP TTIN TTOU USR1 USR2; do
+    # shellcheck disable=SC2064  # $signal is meant to be expanded now
+    trap "forward $signal" "$signal"
+done
 
 # `wait` returns early when a trapped signal arrives; wait again until the
 # server has really exited, and pass its status on.
