@@ -20,11 +20,21 @@ SECRETS_DIR = Path(sys.argv[1] if len(sys.argv) > 1 else "/secrets")
 
 
 def secret_write(name: str, value: str, *, mode: int) -> None:
-    """Write atomically, so a reader never sees half a file."""
+    """Write atomically, so a reader never sees half a file, and with its final
+    mode from the first byte: os.open creates the file with `mode`, where
+    write_text then chmod would leave it readable under the umask's mode in
+    between. The umask is cleared meanwhile so that it cannot narrow `mode`
+    (0o644 must stay readable by the db container's user)."""
     path = SECRETS_DIR / name
     partial = path.with_suffix(".partial")
-    partial.write_text(value)
-    partial.chmod(mode)
+    partial.unlink(missing_ok=True)  # left by a start that died midway
+    umask = os.umask(0)
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    finally:
+        os.umask(umask)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(value)
     partial.replace(path)
 
 

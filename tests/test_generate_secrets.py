@@ -1,0 +1,62 @@
+"""deploy/generate_secrets.py, run as the secrets service runs it, in a folder of
+the test's: each secret file has its final mode from its creation on."""
+
+import stat
+import subprocess
+import sys
+import textwrap
+
+from project.env import BASE_DIR
+
+GENERATE_SECRETS = BASE_DIR / "deploy" / "generate_secrets.py"
+
+# With a umask of 0 a file made without an explicit mode is readable (and
+# writable) by everyone, and chmod raises: the modes must come from creation.
+UNDER_UMASK_0_WITHOUT_CHMOD = textwrap.dedent(
+    """
+    import os, pathlib, runpy, sys
+
+    def chmod_refused(*args, **kwargs):
+        raise AssertionError("chmod after creation: the file had another mode before")
+
+    os.umask(0)
+    os.chmod = os.fchmod = chmod_refused
+    pathlib.Path.chmod = chmod_refused
+    sys.argv = ["generate_secrets.py", sys.argv[1]]
+    runpy.run_path({script!r}, run_name="__main__")
+    """
+)
+
+
+def secrets_generate(folder, **env) -> subprocess.CompletedProcess:
+    program = UNDER_UMASK_0_WITHOUT_CHMOD.format(script=str(GENERATE_SECRETS))
+    return subprocess.run(
+        [sys.executable, "-c", program, str(folder)],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def mode_of(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_secret_files_are_made_with_their_final_modes(tmp_path):
+    result = secrets_generate(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert {path.name: mode_of(path) for path in tmp_path.iterdir()} == {
+        "django_secret_key": 0o600,
+        "pgpass": 0o600,  # libpq ignores a pgpass file others can read
+        "postgres_password": 0o644,  # read by the db container's own user
+    }
+
+
+def test_a_given_key_replaces_the_stored_one_with_the_same_mode(tmp_path):
+    assert secrets_generate(tmp_path).returncode == 0
+    result = secrets_generate(tmp_path, DJANGO_SECRET_KEY="given")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "django_secret_key").read_text() == "given"
+    assert mode_of(tmp_path / "django_secret_key") == 0o600
+    assert not list(tmp_path.glob("*.partial"))
