@@ -215,9 +215,9 @@ class RedisFanout(Fanout):
     """The floor: `subscribers` Redis connections SUBSCRIBEd to one channel, and
     one PUBLISH, with nothing of Django, Channels or WebSockets in between."""
 
-    async def open(self, url: str) -> None:
+    async def open(self, url: str, *, password: str | None = None) -> None:
         self.channel = f"bench-broadcast-{uuid.uuid4().hex[:12]}"
-        self.clients = [redis.from_url(url) for _ in range(self.subscribers + 1)]
+        self.clients = [redis.from_url(url, password=password) for _ in range(self.subscribers + 1)]
         self.pubsubs = [client.pubsub() for client in self.clients[1:]]
         for pubsub in self.pubsubs:
             await pubsub.subscribe(self.channel)

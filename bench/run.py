@@ -207,7 +207,9 @@ async def broadcast_compare(plan: Plan) -> dict:
     room = loads.ChatRoomFanout(plan.broadcast_clients)
     raw = loads.RedisFanout(plan.broadcast_clients)
     await room.open(daphnes)
-    await raw.open(os.environ["REDIS_URL"])
+    # The stack's Redis requires the password the secrets service made.
+    password = Path(os.environ["REDIS_PASSWORD_FILE"]).read_text().strip()
+    await raw.open(os.environ["REDIS_URL"], password=password)
     try:
         await room.broadcast()  # warm up
         await raw.broadcast()

@@ -7,6 +7,7 @@ volume, and stay there across restarts (`docker compose down -v` removes them).
     django_secret_key   DJANGO_SECRET_KEY for web, asgi and migrate (via _FILE)
     postgres_password   the db service's POSTGRES_PASSWORD_FILE
     pgpass              the same password for the app, via libpq's PGPASSFILE
+    redis_password      Redis's requirepass, and REDIS_PASSWORD_FILE for the app
 
 DJANGO_SECRET_KEY, when set for this service, replaces the stored key.
 """
@@ -55,6 +56,12 @@ def main() -> None:
         # Readable by the db container's own user, which is not this one.
         secret_write("postgres_password", password, mode=0o644)
         print("secrets: made a new PostgreSQL password")
+
+    if not (SECRETS_DIR / "redis_password").exists():
+        # URL-safe: it goes into redis:// URLs and a redis.conf line unquoted.
+        # Readable by the redis container's own user, which is not this one.
+        secret_write("redis_password", secrets.token_urlsafe(32), mode=0o644)
+        print("secrets: made a new Redis password")
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ def test_secret_files_are_made_with_their_final_modes(tmp_path):
         "django_secret_key": 0o600,
         "pgpass": 0o600,  # libpq ignores a pgpass file others can read
         "postgres_password": 0o644,  # read by the db container's own user
+        "redis_password": 0o644,  # read by the redis container's own user
     }
 
 

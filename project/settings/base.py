@@ -5,7 +5,7 @@ name. Every environment variable read here is listed in .env.example and in the
 README. https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -107,11 +107,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # keeps all three in memory; production.py refuses that.
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_DATABASES = {"cache": 0, "sessions": 1, "channels": 2}
+# The stack's Redis requires a password, kept in the secrets volume and read
+# through REDIS_PASSWORD_FILE, so that it is in no URL that logs or
+# `docker inspect` show. It goes into the URLs built below.
+REDIS_PASSWORD = env.str("REDIS_PASSWORD", default="").strip()
 
 
 def redis_url(use: str) -> str:
-    """REDIS_URL pointed at the logical database kept for `use`."""
+    """REDIS_URL pointed at the logical database kept for `use`, with the password."""
     parts = urlsplit(REDIS_URL)
+    if REDIS_PASSWORD:
+        host = parts.netloc.rpartition("@")[2]
+        user = quote(parts.username or "", safe="")
+        parts = parts._replace(netloc=f"{user}:{quote(REDIS_PASSWORD, safe='')}@{host}")
     return urlunsplit(parts._replace(path=f"/{REDIS_DATABASES[use]}"))
 
 
@@ -124,6 +132,11 @@ def redis_cache(use: str, **options) -> dict:
             # not a worker's whole timeout.
             "SOCKET_CONNECT_TIMEOUT": 1,
             "SOCKET_TIMEOUT": 1,
+            # JSON, not django-redis's default pickle: unpickling what Redis
+            # hands back runs whatever code a writer to Redis chose. Cache
+            # values must be JSON then (sessions are: Django's own session
+            # serializer is JSON).
+            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
             **options,
         },
     }

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 import trustme
 
@@ -287,3 +288,17 @@ def test_https_serves_the_site_with_hsts_and_http_redirects_to_it(tls_nginx):
     )
     assert plain.status_code == 308
     assert plain.headers["Location"] == "https://localhost:8443/admin/?x=1"
+
+
+def test_redis_refuses_commands_without_the_password(stack):
+    # Anything else on the stack's network reaches redis:6379 as this container
+    # does. A plain PING in Redis's inline protocol, as any client would start.
+    with socket.create_connection(("redis", 6379), timeout=5) as connection:
+        connection.sendall(b"PING\r\n")
+        assert connection.recv(100).startswith(b"-NOAUTH ")
+    password = Path("/secrets/redis_password").read_text()
+    assert redis.Redis(host="redis", port=6379, password=password, socket_timeout=5).ping()
+    # And the password is not in what `docker inspect` shows (command, environment).
+    for service in ["redis", "web", "asgi"]:
+        for container in stack.containers(service):
+            assert password not in str(container.attrs["Config"]), service
