@@ -69,9 +69,12 @@ class Stack:
             }
         )
 
-    def address_of(self, container) -> str:
+    def address_of(self, container, *, network: str = "back") -> str:
+        """The container's address on one of the stack's networks (docker-compose.yml):
+        `back` holds every service but nginx, `front` nginx, web and asgi."""
         container.reload()
-        return next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        return networks[f"{self.project}_{network}"]["IPAddress"]
 
     def logs(self, service: str, *, since: float | None = None) -> str:
         """The logs of a service's containers, since a time.time() if given."""

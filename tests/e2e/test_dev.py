@@ -85,7 +85,8 @@ def dev_stack(stack):
     client = docker.from_env(version="auto")
     network = None
     try:
-        network = wait_for_network(client, f"{project}_default", dev, folder)
+        # nginx's network (docker-compose.yml): all these tests reach.
+        network = wait_for_network(client, f"{project}_front", dev, folder)
         network.connect(client.containers.get(socket.gethostname()))
 
         dev_stack = DevStack(folder=folder, address="", env=env)

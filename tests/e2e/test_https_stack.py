@@ -52,7 +52,8 @@ def https_stack():
     try:
         started = compose(folder, "up", "--detach", "--wait", "--quiet-pull")
         assert started.returncode == 0, started.stdout + started.stderr
-        network = client.networks.get(f"{folder.name}_default")
+        # nginx's network (docker-compose.yml): all these tests reach.
+        network = client.networks.get(f"{folder.name}_front")
         network.connect(client.containers.get(socket.gethostname()))
         yield folder, ca, network
     finally:

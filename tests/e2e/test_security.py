@@ -302,3 +302,26 @@ def test_redis_refuses_commands_without_the_password(stack):
     for service in ["redis", "web", "asgi"]:
         for container in stack.containers(service):
             assert password not in str(container.attrs["Config"]), service
+
+
+# bash's /dev/tcp: the nginx image has no nc or python. Fails when the name
+# does not resolve, or the connection is refused or times out.
+def tcp_connect(host: str, port: str) -> list[str]:
+    return ["timeout", "3", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1"', host, port]
+
+
+def test_nginx_cannot_reach_postgresql_or_redis(stack):
+    # nginx is on the front network alone (docker-compose.yml): were it taken
+    # over, the database and Redis would still be out of its reach.
+    nginx = stack.containers("nginx")[0]
+    for host, port in [("db", "5432"), ("redis", "6379")]:
+        result = nginx.exec_run(tcp_connect(host, port))
+        assert result.exit_code != 0, f"nginx reached {host}:{port}"
+    # The same check connects where there is a way: nginx to web, web to both.
+    assert nginx.exec_run(tcp_connect("web", "8000")).exit_code == 0
+    stack.run_python(
+        stack.containers("web")[0],
+        "import socket\n"
+        "for address in [('db', 5432), ('redis', 6379)]:\n"
+        "    socket.create_connection(address, timeout=3).close()",
+    )
