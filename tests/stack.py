@@ -76,6 +76,10 @@ class Stack:
         networks = container.attrs["NetworkSettings"]["Networks"]
         return networks[f"{self.project}_{network}"]["IPAddress"]
 
+    def own_address(self) -> str:
+        """This (the tests') container's address as nginx sees it: on `front`."""
+        return self.address_of(self.docker.containers.get(socket.gethostname()), network="front")
+
     def logs(self, service: str, *, since: float | None = None) -> str:
         """The logs of a service's containers, since a time.time() if given."""
         options = {} if since is None else {"since": int(since)}

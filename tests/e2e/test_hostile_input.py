@@ -83,7 +83,7 @@ def test_forged_forwarded_headers_are_replaced_by_nginx(stack):
     assert response.status_code == 200
     # Gunicorn's access log: Django's REMOTE_ADDR, then the scheme nginx passed.
     [line] = stack.log_lines_with("web", path)
-    test_client_address = socket.gethostbyname(socket.gethostname())
+    test_client_address = stack.own_address()
     assert line.startswith(f"{test_client_address} http "), line
     assert "203.0.113.7" not in line
 
@@ -98,7 +98,7 @@ def test_forged_forwarded_for_does_not_reach_daphne(stack):
     asyncio.run(connect())
     connects = stack.log_lines_with("asgi", "WSCONNECT /ws/ping/", since=started)
     assert connects, "Daphne logged no handshake"
-    test_client_address = socket.gethostbyname(socket.gethostname())
+    test_client_address = stack.own_address()
     assert all(test_client_address in line for line in connects), connects
     assert not any("203.0.113.7" in line for line in connects)
 
