@@ -86,7 +86,8 @@ def proxy(stack):
         network.connect(me)
         me.reload()
         my_address = me.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
-        upstream_address = stack.address_of(upstream)
+        upstream.reload()
+        upstream_address = upstream.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
         wait_for(lambda: requests.get(f"http://{upstream_address}:8000/", timeout=2).ok)
 
         nginx = stack.docker.containers.run(
