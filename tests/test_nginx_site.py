@@ -10,9 +10,10 @@ from project.env import BASE_DIR
 ENVSH = BASE_DIR / "nginx" / "10-site.envsh"
 
 
-def site_values(tmp_path, **env) -> subprocess.CompletedProcess:
+def site_value(tmp_path, name: str, **env) -> subprocess.CompletedProcess:
+    """Source 10-site.envsh as the entrypoint does, and print the variable `name`."""
     return subprocess.run(
-        ["sh", "-c", f'. "{ENVSH}" && echo "$NGINX_CLIENT_MAX_BODY_SIZE"'],
+        ["sh", "-c", f'. "{ENVSH}" && echo "${name}"'],
         env={
             "DJANGO_ALLOWED_HOSTS": "example.com",
             "NGINX_ENVSUBST_OUTPUT_DIR": str(tmp_path),
@@ -22,6 +23,10 @@ def site_values(tmp_path, **env) -> subprocess.CompletedProcess:
         text=True,
         timeout=30,
     )
+
+
+def site_values(tmp_path, **env) -> subprocess.CompletedProcess:
+    return site_value(tmp_path, "NGINX_CLIENT_MAX_BODY_SIZE", **env)
 
 
 def test_nginx_body_limit_is_django_s_upload_limit(tmp_path):
@@ -52,17 +57,7 @@ DJANGO_HSTS = (
 
 
 def nginx_hsts(tmp_path, **env) -> str:
-    result = subprocess.run(
-        ["sh", "-c", f'. "{ENVSH}" && echo "$NGINX_STRICT_TRANSPORT_SECURITY"'],
-        env={
-            "DJANGO_ALLOWED_HOSTS": "example.com",
-            "NGINX_ENVSUBST_OUTPUT_DIR": str(tmp_path),
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = site_value(tmp_path, "NGINX_STRICT_TRANSPORT_SECURITY", **env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
