@@ -8,6 +8,8 @@ README. https://docs.djangoproject.com/en/5.2/ref/settings/
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from project.env import BASE_DIR, env
 
@@ -165,6 +167,12 @@ if REDIS_URL:
                         # subscribe again by itself when it is back.
                         "socket_connect_timeout": 2,
                         "socket_timeout": 10,
+                        # A connection that Redis dropped (a restart, an
+                        # outage) is found broken only when next used: try
+                        # once more on a new one, rather than answer that
+                        # WebSocket's handshake with a 500. redis-py's asyncio
+                        # client retries nothing by default.
+                        "retry": Retry(NoBackoff(), retries=1),
                     }
                 ]
             },
