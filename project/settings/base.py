@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.backoff import ExponentialBackoff
 
 from project.env import BASE_DIR, env
 
@@ -169,10 +169,12 @@ if REDIS_URL:
                         "socket_timeout": 10,
                         # A connection that Redis dropped (a restart, an
                         # outage) is found broken only when next used: try
-                        # once more on a new one, rather than answer that
-                        # WebSocket's handshake with a 500. redis-py's asyncio
-                        # client retries nothing by default.
-                        "retry": Retry(NoBackoff(), retries=1),
+                        # again on a new one, rather than answer that
+                        # WebSocket's handshake with a 500. Twice, after 0.2
+                        # and 0.4 s: the layer's receiving task may be
+                        # reconnecting the same connection just then.
+                        # redis-py's asyncio client retries nothing by default.
+                        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.1), retries=2),
                     }
                 ]
             },
@@ -204,9 +206,10 @@ SESSION_CACHE_ALIAS = "sessions"
 # ---------------------------------------------------------------------------
 # WebSockets (apps/core/consumers.py)
 # ---------------------------------------------------------------------------
-# Each WebSocket may send this many messages a second on average, in bursts
-# of up to WEBSOCKET_MESSAGE_BURST; past that, messages get an error reply and
-# go nowhere.
+# Each client (an IPv4 address or an IPv6 /64) may send this many messages a
+# second on average over all its WebSockets, in bursts of up to
+# WEBSOCKET_MESSAGE_BURST; past that, messages get an error reply and go
+# nowhere. Each asgi replica keeps its own count.
 WEBSOCKET_MESSAGES_PER_SECOND = 5
 WEBSOCKET_MESSAGE_BURST = 10
 
