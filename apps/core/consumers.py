@@ -5,9 +5,9 @@ JsonConsumer takes care of:
 - draining: a server that is stopping refuses new sockets, and closes the open
   ones with CLOSE_SERVICE_RESTART (4012) so that their clients reconnect,
   perhaps to another server (deploy/run-draining.sh, manage.py websockets_close);
-- a message budget per socket (WEBSOCKET_MESSAGES_PER_SECOND, in bursts of up
-  to WEBSOCKET_MESSAGE_BURST): past it, a message gets an error reply and goes
-  nowhere;
+- a message budget per client (WEBSOCKET_MESSAGES_PER_SECOND, in bursts of up
+  to WEBSOCKET_MESSAGE_BURST), shared by all of that client's sockets on this
+  server: past it, a message gets an error reply and goes nowhere;
 - frame limits: a frame over max_frame_chars closes the socket with
   CLOSE_MESSAGE_TOO_BIG (4009); Daphne refuses anything over 64 KiB before it
   gets here (deploy/start-asgi.sh);
@@ -19,6 +19,7 @@ Daphne lets an application close a socket only with 1000 or 3000-4999, so the
 close codes are RFC 6455's plus 4000, as is the convention.
 """
 
+import ipaddress
 import json
 import time
 
@@ -51,6 +52,56 @@ class TokenBucket:
             return False
         self.tokens -= 1
         return True
+
+
+def client_network(address: str | None) -> str | None:
+    """Who a budget is kept for: the client's IPv4 address, or its IPv6 /64
+    (one household or host is given a whole /64, so its addresses are one
+    client's)."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address  # not an address (a Unix socket, a test): take it as is
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class ClientBudgets:
+    """One TokenBucket per client in this process, shared by all of that
+    client's sockets and dropped with the last of them: opening more sockets
+    does not buy more messages.
+
+    Each server keeps its own, so a client whose sockets nginx spreads over N
+    asgi replicas has at most N budgets: bounded by the replicas, never by the
+    sockets it opens (which nginx caps per client too)."""
+
+    def __init__(self):
+        self._held: dict[str | None, tuple[TokenBucket, int]] = {}
+
+    def take_one(self, client: str | None) -> TokenBucket:
+        """The client's bucket, for a socket it opens."""
+        bucket, sockets = self._held.get(client, (None, 0))
+        if bucket is None:
+            bucket = TokenBucket(
+                rate=settings.WEBSOCKET_MESSAGES_PER_SECOND, burst=settings.WEBSOCKET_MESSAGE_BURST
+            )
+        self._held[client] = (bucket, sockets + 1)
+        return bucket
+
+    def __contains__(self, client: str | None) -> bool:
+        return client in self._held
+
+    def give_back(self, client: str | None) -> None:
+        """A socket of the client's has closed."""
+        bucket, sockets = self._held[client]
+        if sockets == 1:
+            del self._held[client]
+        else:
+            self._held[client] = (bucket, sockets - 1)
+
+
+client_budgets = ClientBudgets()
 
 
 def json_depth(value) -> int:
@@ -88,10 +139,25 @@ class JsonConsumer(AsyncWebsocketConsumer):
         # joins every group in self.groups before connect(), and leaves them
         # all when the socket closes.
         self.groups = [*self.groups, server_group()]
-        self.budget = TokenBucket(
-            rate=settings.WEBSOCKET_MESSAGES_PER_SECOND, burst=settings.WEBSOCKET_MESSAGE_BURST
-        )
-        await super().websocket_connect(message)
+        # Daphne takes the client's address from nginx's X-Forwarded-For
+        # (deploy/start-asgi.sh: --proxy-headers).
+        self.client = client_network((self.scope.get("client") or [None])[0])
+        self.budget = client_budgets.take_one(self.client)
+        try:
+            await super().websocket_connect(message)
+        except BaseException:
+            self.give_back_budget()
+            raise
+
+    async def websocket_disconnect(self, message):
+        self.give_back_budget()
+        await super().websocket_disconnect(message)
+
+    def give_back_budget(self) -> None:
+        """Once, whichever way the socket ends (never taken if it was refused)."""
+        if hasattr(self, "budget"):
+            client_budgets.give_back(self.client)
+            del self.budget
 
     async def group_join(self, group: str) -> None:
         """Join a channel-layer group for as long as this socket is open."""

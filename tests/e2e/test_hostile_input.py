@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 import websockets
+from django.conf import settings
 
 from apps.core.consumers import CLOSE_MESSAGE_TOO_BIG
 from tests.stack import csrf_form, ping
@@ -145,6 +146,34 @@ async def test_websocket_message_flood_is_limited(stack):
     refused = [r for r in replies if r.get("error") == "Too many messages: slow down."]
     assert 5 <= len(delivered) < 30
     assert len(delivered) + len(refused) == 30
+
+
+async def test_more_websockets_do_not_buy_more_messages(stack):
+    # Twenty sockets of one client, five messages each: within a per-socket
+    # budget every message would go through.
+    sockets = [await stack.ws_connect() for _ in range(20)]
+    try:
+        started = time.monotonic()
+        for connection in sockets:
+            for i in range(5):
+                await connection.send(json.dumps({"ping": i}))
+        replies = [
+            json.loads(await asyncio.wait_for(connection.recv(), 5))
+            for connection in sockets
+            for _ in range(5)
+        ]
+        elapsed = time.monotonic() - started
+    finally:
+        for connection in sockets:
+            await connection.close()
+    delivered = sum("pong" in reply for reply in replies)
+    # At most one client budget on each replica (the stack runs base.py's
+    # numbers): its burst, and what it refilled while the test ran.
+    bound = len(stack.containers("asgi")) * (
+        settings.WEBSOCKET_MESSAGE_BURST + settings.WEBSOCKET_MESSAGES_PER_SECOND * elapsed
+    )
+    assert 0 < delivered <= bound, (delivered, bound)
+    wait_for_rate_limits_to_refill()
 
 
 async def test_websocket_connection_flood_is_limited_with_429(stack):

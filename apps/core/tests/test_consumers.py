@@ -10,7 +10,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from apps.core import draining
-from apps.core.consumers import CLOSE_MESSAGE_TOO_BIG, JsonConsumer, json_depth
+from apps.core.consumers import CLOSE_MESSAGE_TOO_BIG, JsonConsumer, client_budgets, json_depth
 from apps.core.draining import CLOSE_SERVICE_RESTART, server_group
 from project.asgi import application
 
@@ -19,8 +19,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ALLOWED_ORIGIN = (b"origin", b"http://localhost:8000")
 
 
-async def connected(path="/ws/ping/", headers=(ALLOWED_ORIGIN,)) -> WebsocketCommunicator:
+async def connected(
+    path="/ws/ping/", headers=(ALLOWED_ORIGIN,), client="192.0.2.1"
+) -> WebsocketCommunicator:
     communicator = WebsocketCommunicator(application, path, headers=list(headers))
+    communicator.scope["client"] = [client, 40000]  # as Daphne gets it from nginx
     accepted, _ = await communicator.connect()
     assert accepted
     return communicator
@@ -76,6 +79,50 @@ async def test_messages_past_the_burst_are_refused(settings):
     assert answered == [0, 1, 2]
     assert refused == [{"error": "Too many messages: slow down."}] * 2
     await client.disconnect()
+
+
+async def pongs(client: WebsocketCommunicator, count: int) -> int:
+    """Send `count` pings; how many were answered rather than refused."""
+    for i in range(count):
+        await client.send_to(text_data=json.dumps({"ping": i}))
+    replies = [json.loads(await client.receive_from()) for _ in range(count)]
+    return sum("pong" in reply for reply in replies)
+
+
+async def test_a_client_s_sockets_share_one_budget(settings):
+    settings.WEBSOCKET_MESSAGES_PER_SECOND = 0.001
+    settings.WEBSOCKET_MESSAGE_BURST = 4
+    first, second = await connected(), await connected()
+    assert await pongs(first, 3) == 3
+    # Another socket of the same client's buys no more messages...
+    assert await pongs(second, 3) == 1
+    # ... nor does another address in the same IPv6 /64 ...
+    neighbours = [
+        await connected(client="2001:db8:1:2::a"),
+        await connected(client="2001:db8:1:2:ffff::b"),
+    ]
+    assert await pongs(neighbours[0], 4) == 4
+    assert await pongs(neighbours[1], 2) == 0
+    # ... while another client has a budget of its own.
+    stranger = await connected(client="198.51.100.7")
+    assert await pongs(stranger, 4) == 4
+    for client in (first, second, *neighbours, stranger):
+        await client.disconnect()
+
+
+async def test_a_client_s_budget_is_dropped_with_its_last_socket(settings):
+    settings.WEBSOCKET_MESSAGES_PER_SECOND = 0.001
+    settings.WEBSOCKET_MESSAGE_BURST = 2
+    first, second = await connected(), await connected()
+    assert await pongs(first, 2) == 2
+    await first.disconnect()
+    assert await pongs(second, 1) == 0  # still the same client's budget
+    await second.disconnect()
+    # Nothing is kept for a client with no socket open, so memory follows sockets.
+    assert "192.0.2.1" not in client_budgets
+    third = await connected()
+    assert await pongs(third, 2) == 2
+    await third.disconnect()
 
 
 async def test_oversized_frame_closes_the_socket():
