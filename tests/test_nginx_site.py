@@ -96,3 +96,32 @@ def test_nginx_refuses_to_start_with_a_bad_hsts_value(tmp_path, env):
     result = site_values(tmp_path, **env)
     assert result.returncode != 0
     assert next(iter(env)) in result.stderr
+
+
+# --- Proxies in front of nginx: NGINX_TRUSTED_PROXIES ------------------------------
+
+
+def test_trusted_proxies_become_nginx_s_real_ip_sources(tmp_path):
+    result = site_values(tmp_path, NGINX_TRUSTED_PROXIES="10.0.0.0/8,fd00::/8, 192.0.2.1")
+    assert result.returncode == 0, result.stderr
+    real_ip = (tmp_path / "trusted-proxies.real-ip.inc").read_text()
+    assert real_ip.splitlines() == [
+        "set_real_ip_from 10.0.0.0/8;",
+        "set_real_ip_from fd00::/8;",
+        "set_real_ip_from 192.0.2.1;",
+    ]
+    geo = (tmp_path / "trusted-proxies.geo.inc").read_text()
+    assert geo.splitlines() == ["10.0.0.0/8 1;", "fd00::/8 1;", "192.0.2.1 1;"]
+
+
+def test_no_trusted_proxies_by_default(tmp_path):
+    assert site_values(tmp_path).returncode == 0
+    assert (tmp_path / "trusted-proxies.real-ip.inc").read_text() == ""
+    assert (tmp_path / "trusted-proxies.geo.inc").read_text() == ""
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/8;include /etc/passwd", "all", "10.0.0.0/8/8"])
+def test_nginx_refuses_to_start_with_a_bad_trusted_proxy(tmp_path, value):
+    result = site_values(tmp_path, NGINX_TRUSTED_PROXIES=value)
+    assert result.returncode != 0
+    assert "NGINX_TRUSTED_PROXIES must list addresses or CIDR ranges" in result.stderr

@@ -64,10 +64,12 @@ def wait_for(answer, *, timeout: float = 30):
 
 
 @pytest.fixture(scope="module")
-def proxy(stack):
-    """(get, this container's address there): get(path, **requests options)
-    sends a GET to the second nginx as the stack's tests do (Host
-    localhost:8000) and returns what the stand-in saw, as a dict."""
+def second_nginx(stack):
+    """(start, this container's address there): start(environment) runs a
+    second nginx from the stack's image, with `environment` added to its own,
+    in front of the stand-in, and returns get(path, **requests options), which
+    sends a GET to it as the stack's tests do (Host localhost:8000) and
+    returns what the stand-in saw, as a dict."""
     network = stack.docker.networks.create(f"{stack.project}-proxy-{uuid.uuid4().hex[:8]}")
     me = stack.docker.containers.get(socket.gethostname())
     started = []
@@ -90,34 +92,44 @@ def proxy(stack):
         upstream_address = upstream.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
         wait_for(lambda: requests.get(f"http://{upstream_address}:8000/", timeout=2).ok)
 
-        nginx = stack.docker.containers.run(
-            stack.containers("nginx")[0].image,
-            detach=True,
-            environment={"DJANGO_ALLOWED_HOSTS": "localhost"},
-            network=network.name,
-            cap_drop=["ALL"],
-            tmpfs={"/tmp": ""},
-            read_only=True,
-        )
-        started.append(nginx)
-        nginx.reload()
-        address = nginx.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
-
-        def get(path, **options):
-            headers = {"Host": "localhost:8000", **options.pop("headers", {})}
-            response = requests.get(
-                f"http://{address}:8080{path}", headers=headers, timeout=10, **options
+        def start(environment: dict):
+            nginx = stack.docker.containers.run(
+                stack.containers("nginx")[0].image,
+                detach=True,
+                environment={"DJANGO_ALLOWED_HOSTS": "localhost", **environment},
+                network=network.name,
+                cap_drop=["ALL"],
+                tmpfs={"/tmp": ""},
+                read_only=True,
             )
-            assert response.status_code == 200, (response.status_code, response.text)
-            return response.json()
+            started.append(nginx)
+            nginx.reload()
+            address = nginx.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
 
-        wait_for(lambda: requests.get(f"http://{address}:8081/healthz", timeout=2).ok)
-        yield get, my_address
+            def get(path, **options):
+                headers = {"Host": "localhost:8000", **options.pop("headers", {})}
+                response = requests.get(
+                    f"http://{address}:8080{path}", headers=headers, timeout=10, **options
+                )
+                assert response.status_code == 200, (response.status_code, response.text)
+                return response.json()
+
+            wait_for(lambda: requests.get(f"http://{address}:8081/healthz", timeout=2).ok)
+            return get
+
+        yield start, my_address
     finally:
         for container in started:
             container.remove(force=True)
         network.disconnect(me)
         network.remove()
+
+
+@pytest.fixture(scope="module")
+def proxy(second_nginx):
+    """(get, this container's address there), nginx as the stack runs it: the edge."""
+    start, my_address = second_nginx
+    return start({}), my_address
 
 
 # --- Forwarding headers ---------------------------------------------------------
@@ -144,6 +156,31 @@ def test_no_client_forwarding_header_reaches_the_apps(proxy, path):
     assert headers["host"] == "localhost:8000"
     for name in ("x-forwarded-host", "x-forwarded-port", "forwarded", "x-real-ip"):
         assert name not in headers, f"{name}: {headers[name]}"
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/ws/ping/"], ids=["gunicorn", "daphne"])
+def test_a_trusted_proxy_s_client_address_and_scheme_reach_the_apps(second_nginx, path):
+    # As behind a Kubernetes Ingress that ends TLS: this container is the
+    # proxy, and says which browser it serves and that it came over HTTPS.
+    start, my_address = second_nginx
+    get = start({"NGINX_TRUSTED_PROXIES": f"192.0.2.0/24,{my_address}/32"})
+    headers = get(path, headers=FORGED)["headers"]
+    assert headers["x-forwarded-for"] == "203.0.113.7"
+    assert headers["x-forwarded-proto"] == "https"
+    # A chain: the browser is the last address that is not a trusted proxy's.
+    chained = {"X-Forwarded-For": "198.51.100.1, 203.0.113.7, 192.0.2.9"}
+    assert get(path, headers=chained)["headers"]["x-forwarded-for"] == "203.0.113.7"
+    # Only its forwarding headers are believed; the rest are dropped still.
+    for name in ("x-forwarded-host", "x-forwarded-port", "forwarded", "x-real-ip"):
+        assert name not in headers, f"{name}: {headers[name]}"
+
+
+def test_a_proxy_not_listed_is_not_believed(second_nginx):
+    start, my_address = second_nginx
+    get = start({"NGINX_TRUSTED_PROXIES": "192.0.2.0/24"})
+    headers = get("/admin/login/", headers=FORGED)["headers"]
+    assert headers["x-forwarded-for"] == my_address
+    assert headers["x-forwarded-proto"] == "http"
 
 
 # --- The micro-cache --------------------------------------------------------------
