@@ -18,7 +18,7 @@ set -o errexit -o nounset
 
 # psql quotes the password itself (:'password'), whatever it holds.
 psql --no-psqlrc --set ON_ERROR_STOP=1 --dbname postgres \
-    --set password="$(cat "${APP_DB_PASSWORD_FILE:?the file with the app role's password}")" <<'SQL'
+    --set password="$(cat "${APP_DB_PASSWORD_FILE:?the file with the password of the app role}")" <<'SQL'
 CREATE ROLE app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
     PASSWORD :'password';
 CREATE DATABASE app OWNER app;

@@ -331,16 +331,19 @@ def test_the_in_cluster_postgresql_makes_the_app_role_as_compose_does(rendered):
     assert "POSTGRES_USER" not in env  # the superuser is the image's `postgres`
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod_template(db)["spec"]["volumes"]}
-    assert volumes[mounts["/docker-entrypoint-initdb.d"]]["configMap"]["name"] == init["metadata"][
-        "name"
-    ]
+    assert (
+        volumes[mounts["/docker-entrypoint-initdb.d"]]["configMap"]["name"]
+        == init["metadata"]["name"]
+    )
 
 
 def test_the_in_cluster_postgresql_is_backed_up_to_a_volume_of_its_own(rendered):
     docs = rendered["local"]
     backup = by_name(docs, "CronJob", "db-backup")
     volumes = pod_template(backup)["spec"]["volumes"]
-    claims = {v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v}
+    claims = {
+        v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v
+    }
     assert claims == {"db-backups"}
     assert by_name(docs, "PersistentVolumeClaim", "db-backups")
     # Not the database's own volume: a lost volume must not take its backups with it.
