@@ -38,6 +38,15 @@ up: ## Build and run the stack on http://localhost:8000 (Ctrl-C stops it)
 down: ## Stop the stack; its data stays (docker compose down -v removes it too)
 	docker compose down
 
+.PHONY: backup
+backup: ## Dump the stack's database to backups/app-<UTC time>.dump (while it runs)
+	deploy/backup.sh backups
+
+.PHONY: restore
+restore: ## Put a dump back, in one transaction, on the running stack: make restore FILE=backups/...
+	@[ -n "$(FILE)" ] || { echo "usage: make restore FILE=backups/app-<time>.dump"; exit 2; }
+	deploy/restore.sh "$(FILE)"
+
 # --- Working on it ---------------------------------------------------------------
 
 .PHONY: dev

@@ -1,4 +1,4 @@
-"""deploy/generate_secrets.py, run as the secrets service runs it, in a folder of
+"""deploy/generate_secrets.py, run as the secrets service runs it, in folders of
 the test's: each secret file has its final mode from its creation on."""
 
 import stat
@@ -22,16 +22,18 @@ UNDER_UMASK_0_WITHOUT_CHMOD = textwrap.dedent(
     os.umask(0)
     os.chmod = os.fchmod = chmod_refused
     pathlib.Path.chmod = chmod_refused
-    sys.argv = ["generate_secrets.py", sys.argv[1]]
+    sys.argv = ["generate_secrets.py", *sys.argv[1:]]
     runpy.run_path({script!r}, run_name="__main__")
     """
 )
 
 
 def secrets_generate(folder, **env) -> subprocess.CompletedProcess:
+    """The secrets volume's files in `folder`, the superuser's in folder/superuser."""
+    (folder / "superuser").mkdir(exist_ok=True)
     program = UNDER_UMASK_0_WITHOUT_CHMOD.format(script=str(GENERATE_SECRETS))
     return subprocess.run(
-        [sys.executable, "-c", program, str(folder)],
+        [sys.executable, "-c", program, str(folder), str(folder / "superuser")],
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,
@@ -46,12 +48,24 @@ def mode_of(path) -> int:
 def test_secret_files_are_made_with_their_final_modes(tmp_path):
     result = secrets_generate(tmp_path)
     assert result.returncode == 0, result.stderr
-    assert {path.name: mode_of(path) for path in tmp_path.iterdir()} == {
+    assert {path.name: mode_of(path) for path in tmp_path.iterdir() if path.is_file()} == {
         "django_secret_key": 0o600,
         "pgpass": 0o600,  # libpq ignores a pgpass file others can read
         "postgres_password": 0o644,  # read by the db container's own user
         "redis_password": 0o644,  # read by the redis container's own user
     }
+    assert {path.name: mode_of(path) for path in (tmp_path / "superuser").iterdir()} == {
+        "pgpass": 0o600,
+        "password": 0o644,  # read by the db container's own user
+    }
+
+
+def test_the_superuser_password_is_not_among_the_apps_secrets(tmp_path):
+    assert secrets_generate(tmp_path).returncode == 0
+    superuser_password = (tmp_path / "superuser" / "password").read_text()
+    for path in tmp_path.iterdir():
+        if path.is_file():
+            assert superuser_password not in path.read_text(), path.name
 
 
 def test_a_given_key_replaces_the_stored_one_with_the_same_mode(tmp_path):

@@ -126,8 +126,12 @@ def test_images_hold_no_secret(stack):
     stack's own secrets (made at first start, kept in a volume), not a .env
     file, not a private key, not a secret passed as a build variable."""
     real_secrets = [
-        Path("/secrets", name).read_bytes().strip()
-        for name in ("django_secret_key", "postgres_password")
+        Path(path).read_bytes().strip()
+        for path in (
+            "/secrets/django_secret_key",
+            "/secrets/postgres_password",
+            "/postgres-superuser/password",
+        )
     ]
     for service in ("web", "nginx"):
         image = stack.containers(service)[0].image
@@ -325,3 +329,49 @@ def test_nginx_cannot_reach_postgresql_or_redis(stack):
         "for address in [('db', 5432), ('redis', 6379)]:\n"
         "    socket.create_connection(address, timeout=3).close()",
     )
+
+
+# What the app's own database connection may do, asked of PostgreSQL by the
+# app itself (web's settings, web's credentials).
+APP_DATABASE_ROLE = """
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute(
+        "SELECT rolsuper, rolcreatedb, rolcreaterole, rolreplication, rolbypassrls"
+        " FROM pg_roles WHERE rolname = current_user"
+    )
+    print("role", *cursor.fetchone())
+    cursor.execute(
+        "SELECT pg_get_userbyid(datdba) = current_user FROM pg_database"
+        " WHERE datname = current_database()"
+    )
+    print("owns-database", *cursor.fetchone())
+    cursor.execute(
+        "SELECT count(*), count(*) FILTER (WHERE tableowner <> current_user)"
+        " FROM pg_tables WHERE schemaname = 'public'"
+    )
+    print("tables-and-not-owned", *cursor.fetchone())
+"""
+
+
+def test_the_app_connects_to_postgresql_as_the_owner_of_its_tables_not_a_superuser(stack):
+    output = stack.manage("shell", "--command", APP_DATABASE_ROLE)
+    answers = {line.split()[0]: line.split()[1:] for line in output.splitlines() if line}
+    # Not superuser, and cannot make databases or roles, replicate, or bypass
+    # row-level security: a compromised web process reaches its own data only.
+    assert answers["role"] == ["False"] * 5
+    # It owns its database and every table in it, so migrations still work.
+    assert answers["owns-database"] == ["True"]
+    tables, not_owned = answers["tables-and-not-owned"]
+    assert int(tables) > 0 and not_owned == "0"
+
+
+def test_the_app_cannot_read_the_postgresql_superusers_password(stack):
+    # Only db (and this tests container) mount the volume that holds it.
+    for service in ["web", "asgi"]:
+        for container in stack.containers(service):
+            mounts = {mount["Destination"] for mount in container.attrs["Mounts"]}
+            assert "/postgres-superuser" not in mounts, service
+            # The image has the (empty) folder the secrets service writes in.
+            result = container.exec_run(["cat", "/postgres-superuser/password"])
+            assert result.exit_code != 0, service

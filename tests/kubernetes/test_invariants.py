@@ -310,3 +310,46 @@ def test_settings_come_from_a_generated_configmap(docs):
         for volume in pod_template(doc)["spec"].get("volumes", []):
             if "secret" in volume:
                 assert re.fullmatch(r"[a-z-]+-[a-z0-9]{10}", volume["secret"]["secretName"])
+
+
+# --- PostgreSQL (local overlay) --------------------------------------------------
+
+
+def test_the_in_cluster_postgresql_makes_the_app_role_as_compose_does(rendered):
+    """The same script as Compose's db, so the app is no superuser on either;
+    kustomize reads no file outside the overlay, hence the copy."""
+    compose_script = (BASE_DIR / "deploy/postgres/create-app-role.sh").read_text()
+    (init,) = (
+        doc
+        for doc in rendered["local"]
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("db-init-")
+    )
+    assert init["data"] == {"create-app-role.sh": compose_script}
+    db = by_name(rendered["local"], "Deployment", "db")
+    (container,) = containers(db)
+    env = {variable["name"]: variable.get("value") for variable in container["env"]}
+    assert "POSTGRES_USER" not in env  # the superuser is the image's `postgres`
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_template(db)["spec"]["volumes"]}
+    assert (
+        volumes[mounts["/docker-entrypoint-initdb.d"]]["configMap"]["name"]
+        == init["metadata"]["name"]
+    )
+
+
+def test_the_in_cluster_postgresql_is_backed_up_to_a_volume_of_its_own(rendered):
+    docs = rendered["local"]
+    backup = by_name(docs, "CronJob", "db-backup")
+    volumes = pod_template(backup)["spec"]["volumes"]
+    claims = {
+        v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v
+    }
+    assert claims == {"db-backups"}
+    assert by_name(docs, "PersistentVolumeClaim", "db-backups")
+    # Not the database's own volume: a lost volume must not take its backups with it.
+    db_claims = {
+        v["persistentVolumeClaim"]["claimName"]
+        for v in pod_template(by_name(docs, "Deployment", "db"))["spec"]["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert not claims & db_claims

@@ -1,8 +1,9 @@
 #!/bin/sh
-# Makes the local overlay's secrets, once: a Django secret key and a
-# PostgreSQL password, and the URLs that carry it, in secrets/ beside this
-# script (git ignores it). Files already there are kept, so running it again
-# changes nothing, and the Secrets keep their values across applies.
+# Makes the local overlay's secrets, once: a Django secret key, PostgreSQL's
+# superuser password and the app role's, and the URLs that carry the app's,
+# in secrets/ beside this script (git ignores it). Files already there are
+# kept, so running it again changes nothing, and the Secrets keep their
+# values across applies.
 #
 #   deploy/kubernetes/overlays/local/make-secrets.sh [DIR]    (DIR: another overlay copy)
 set -o errexit -o nounset
@@ -18,6 +19,7 @@ random() {
 }
 
 [ -s "$dir/django_secret_key" ] || random 50 > "$dir/django_secret_key"
+[ -s "$dir/superuser_password" ] || random 32 > "$dir/superuser_password"
 [ -s "$dir/postgres_password" ] || random 32 > "$dir/postgres_password"
 # No trailing newline in any file: project/env.py reads them whole.
 printf 'postgres://app:%s@db:5432/app' "$(cat "$dir/postgres_password")" > "$dir/database_url"
