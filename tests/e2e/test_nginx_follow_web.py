@@ -32,7 +32,9 @@ def test_nginx_is_unhealthy_when_its_follower_of_web_stops(stack):
             time.sleep(0.5)
         assert "the follower of web's replicas (40-follow-web.sh) last ran" in result.output.decode()
     finally:
-        # As found: a new container process starts nginx and its follower afresh.
+        # As found: a new container process starts nginx and its follower
+        # afresh. (nginx logged the follower's end as an [alert]: "unknown
+        # process ... exited on signal 15".)
         stack.restart("nginx")
         [nginx] = stack.containers("nginx")
         deadline = time.monotonic() + 30

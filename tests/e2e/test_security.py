@@ -316,13 +316,14 @@ UNUSABLE_CERTIFICATE_FOLDERS = {
 def test_nginx_refuses_to_start_when_it_cannot_read_its_certificate(stack, case):
     """Rather than serve plain HTTP alone, with HTTPS asked for."""
     entries, reason = UNUSABLE_CERTIFICATE_FOLDERS[case]
+    # From the root: Docker refuses a link out of the folder it extracts into.
     bundle = io.BytesIO()
     with tarfile.open(fileobj=bundle, mode="w") as tar:
-        folder = tarfile.TarInfo("tls")
+        folder = tarfile.TarInfo("etc/nginx/tls")
         folder.type, folder.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(folder)
         for name, target, mode in entries:
-            info = tarfile.TarInfo(name)
+            info = tarfile.TarInfo(f"etc/nginx/{name}")
             info.mode = mode
             if target:
                 info.type, info.linkname = tarfile.SYMTYPE, target
@@ -336,7 +337,7 @@ def test_nginx_refuses_to_start_when_it_cannot_read_its_certificate(stack, case)
         cap_drop=["ALL"],
     )
     try:
-        container.put_archive("/etc/nginx", bundle.getvalue())
+        container.put_archive("/", bundle.getvalue())
         container.start()
         exit_code = container.wait(timeout=30)["StatusCode"]
         log = container.logs().decode(errors="replace")
