@@ -108,6 +108,7 @@ follow_round() {
         first=no
         listed=$(cat "$STATE/listed")
         wanted=""
+        # shellcheck disable=SC2086  # split on purpose: lists of addresses
         for address in $(printf '%s\n' $addresses $listed | sort -u); do
             if among "$address" "$refusing"; then
                 continue  # it says it is not ready: it drains
@@ -125,6 +126,7 @@ follow_round() {
     fi
     # No replica ready: all of them (see above). No address at all (every
     # replica stopped, or the name did not resolve): what nginx has.
+    # shellcheck disable=SC2086  # split on purpose: a list of addresses
     wanted=$(printf '%s\n' ${wanted:-$addresses} | sort | paste -s -d ' ' -)
     if [ -z "$wanted" ] || [ "$wanted" = "$listed" ]; then
         return 0

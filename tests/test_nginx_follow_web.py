@@ -37,7 +37,8 @@ esac
     # `nginx -t -q`, `nginx -s reload`: noted in nginx.log, with the servers
     # file nginx would load; they fail when the file nginx-t or nginx-s says so.
     "nginx": """\
-echo "nginx $*: $(paste -s -d ' ' "$NGINX_ENVSUBST_OUTPUT_DIR/web-servers.inc")" >> "$STUBS/nginx.log"
+servers=$(paste -s -d ' ' "$NGINX_ENVSUBST_OUTPUT_DIR/web-servers.inc")
+echo "nginx $*: $servers" >> "$STUBS/nginx.log"
 case $1 in
     -t) exit "$(cat "$STUBS/nginx-t" 2>/dev/null || echo 0)" ;;
     -s) exit "$(cat "$STUBS/nginx-s" 2>/dev/null || echo 0)" ;;

@@ -30,7 +30,9 @@ def test_nginx_is_unhealthy_when_its_follower_of_web_stops(stack):
         while (result := healthcheck(nginx)).exit_code == 0:
             assert time.monotonic() < deadline, "nginx stayed healthy without its follower"
             time.sleep(0.5)
-        assert "the follower of web's replicas (40-follow-web.sh) last ran" in result.output.decode()
+        assert (
+            "the follower of web's replicas (40-follow-web.sh) last ran" in result.output.decode()
+        )
     finally:
         # As found: a new container process starts nginx and its follower
         # afresh. (nginx logged the follower's end as an [alert]: "unknown
