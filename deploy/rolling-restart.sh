@@ -6,9 +6,9 @@
 #   deploy/rolling-restart.sh asgi
 #
 # New containers start beside the old ones (from the newest image) and must be
-# healthy before anything else happens. Within 5 s nginx sends them work too
-# (it reloads when web's addresses change, nginx/40-follow-web.sh, and looks
-# asgi up at most 5 s old). Then the old
+# healthy before anything else happens. Within about 5 s nginx sends them work
+# too (it reloads when two of its 2 s rounds find new web replicas ready,
+# nginx/40-follow-web.sh, and looks asgi up at most 5 s old). Then the old
 # containers are stopped: each drains (deploy/run-draining.sh) and finishes
 # what it has in flight, while nginx moves on to the new containers. Open
 # WebSockets on an old asgi container are told to reconnect (code 4012), and

@@ -1,7 +1,11 @@
 """nginx/10-site.envsh, the values nginx's template is rendered with, as the
 nginx image's entrypoint sources it (no container needed)."""
 
+import os
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -125,3 +129,80 @@ def test_nginx_refuses_to_start_with_a_bad_trusted_proxy(tmp_path, value):
     result = site_values(tmp_path, NGINX_TRUSTED_PROXIES=value)
     assert result.returncode != 0
     assert "NGINX_TRUSTED_PROXIES must list addresses or CIDR ranges" in result.stderr
+
+
+# --- TLS: a mounted certificate nginx cannot read stops it, with the reason ----
+
+
+@pytest.fixture
+def letsencrypt():
+    """certbot's folder as certbot leaves it: live/<name>/*.pem are relative
+    links into archive/<name>/, numbered by renewal. In a temporary folder
+    that anyone may enter, as a mounted one would be."""
+    root = Path(tempfile.mkdtemp())
+    try:
+        root.chmod(0o755)
+        archive, live = root / "archive" / "example.com", root / "live" / "example.com"
+        archive.mkdir(parents=True)
+        live.mkdir(parents=True)
+        for name in ("fullchain", "privkey"):
+            (archive / f"{name}1.pem").write_text("-----BEGIN ...\n")
+            (archive / f"{name}1.pem").chmod(0o644)
+            (live / f"{name}.pem").symlink_to(f"../../archive/example.com/{name}1.pem")
+        for folder in (root / "archive", archive, root / "live", live):
+            folder.chmod(0o755)
+        yield root
+    finally:
+        shutil.rmtree(root)
+
+
+def tls_file_check(folder: Path, path: Path) -> subprocess.CompletedProcess:
+    """10-site.envsh's check of a certificate file, as an unprivileged user
+    (nobody, when the tests run as root), as nginx's would make it."""
+    return subprocess.run(
+        ["sh", "-c", f'. "{ENVSH}" && tls_file_readable "TLS certificate" "$0"', str(path)],
+        env={"DJANGO_ALLOWED_HOSTS": "example.com", "NGINX_ENVSUBST_OUTPUT_DIR": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        **({"user": 65534, "group": 65534} if os.geteuid() == 0 else {}),
+    )
+
+
+def test_certbot_s_folder_mounted_whole_is_readable(letsencrypt):
+    for name in ("fullchain", "privkey"):
+        result = tls_file_check(letsencrypt, letsencrypt / "live" / "example.com" / f"{name}.pem")
+        assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_certbot_s_live_folder_alone_is_refused_with_the_reason(letsencrypt):
+    # What TLS_CERT_DIR=/etc/letsencrypt/live/example.com mounts: the links,
+    # without the archive they point into.
+    mounted = letsencrypt / "mounted"
+    shutil.copytree(letsencrypt / "live" / "example.com", mounted, symlinks=True)
+    mounted.chmod(0o755)
+    result = tls_file_check(letsencrypt, mounted / "fullchain.pem")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"nginx: cannot read the TLS certificate {mounted}/fullchain.pem: it is a symbolic "
+        "link to ../../archive/example.com/fullchain1.pem, which is not in the container."
+    )
+    assert "TLS_CERT_DIR=/etc/letsencrypt" in result.stderr
+
+
+def test_an_unreadable_certificate_is_refused_with_the_reason(letsencrypt):
+    (letsencrypt / "archive" / "example.com" / "privkey1.pem").chmod(0o000)
+    result = tls_file_check(letsencrypt, letsencrypt / "live" / "example.com" / "privkey.pem")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"nginx: cannot read the TLS certificate {letsencrypt}/live/example.com/privkey.pem: "
+        "Permission denied"
+    )
+
+
+def test_a_missing_certificate_is_refused_with_the_reason(letsencrypt):
+    result = tls_file_check(letsencrypt, letsencrypt / "fullchain.pem")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"nginx: cannot read the TLS certificate {letsencrypt}/fullchain.pem: no such file\n"
+    )

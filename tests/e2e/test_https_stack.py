@@ -1,5 +1,6 @@
 """HTTPS as one state: with COMPOSE_FILE in .env naming docker-compose.tls.yml,
-`docker compose up --wait` brings the stack up healthy behind TLS, and the
+`docker compose up --wait` brings the stack up healthy behind TLS, from a
+certificate in certbot's folder as the README says to mount it, and the
 README's other commands (deploy/rolling-restart.sh) keep it so, with no -f
 flag repeated. Slow (a second stack of its own), so `make chaos` runs it."""
 
@@ -32,18 +33,26 @@ def https_stack():
     folder = project_copy()
     ca = trustme.CA()
     certificate = ca.issue_cert("localhost")
-    certs = folder / "certs"
-    certs.mkdir()
-    certificate.cert_chain_pems[0].write_to_path(certs / "fullchain.pem")
-    certificate.private_key_pem.write_to_path(certs / "privkey.pem")
-    for path in (certs, *certs.iterdir()):
-        os.chown(path, folder.stat().st_uid, folder.stat().st_gid)
-        path.chmod(0o755 if path.is_dir() else 0o644)  # nginx's user reads them
+    # certbot's folder: live/localhost/*.pem are relative links into
+    # archive/localhost/, where each renewal adds a numbered file.
+    letsencrypt = folder / "letsencrypt"
+    archive, live = letsencrypt / "archive" / "localhost", letsencrypt / "live" / "localhost"
+    archive.mkdir(parents=True)
+    live.mkdir(parents=True)
+    certificate.cert_chain_pems[0].write_to_path(archive / "fullchain1.pem")
+    certificate.private_key_pem.write_to_path(archive / "privkey1.pem")
+    for name in ("fullchain", "privkey"):
+        (live / f"{name}.pem").symlink_to(f"../../archive/localhost/{name}1.pem")
+    for path in letsencrypt.rglob("*"):
+        os.chown(path, folder.stat().st_uid, folder.stat().st_gid, follow_symlinks=False)
+        if not path.is_symlink():
+            path.chmod(0o755 if path.is_dir() else 0o644)  # nginx's user reads them
     # What the README says to put in .env to turn HTTPS on. The ports are the
     # host's: HTTP on any free one, HTTPS on one unlikely to be taken.
     (folder / ".env").write_text(
         "COMPOSE_FILE=docker-compose.yml:docker-compose.tls.yml\n"
-        f"TLS_CERT_DIR={certs}\n"
+        f"TLS_CERT_DIR={letsencrypt}\n"
+        "TLS_CERT_NAME=localhost\n"
         f"HTTPS_PORT={random.randint(40000, 49999)}\n"
         "HTTP_PORT=127.0.0.1:0\n"
     )
@@ -91,6 +100,10 @@ def test_https_stack_comes_up_healthy_and_stays_https_through_a_rolling_restart(
     folder, ca, network = https_stack
     [nginx] = containers(folder, "nginx")
     assert nginx.attrs["State"]["Health"]["Status"] == "healthy"  # `up --wait` passed too
+    # What nginx serves comes through certbot's link, which resolves in the
+    # container because its whole folder is mounted.
+    link = nginx.exec_run(["readlink", "/etc/nginx/tls/live/localhost/fullchain.pem"])
+    assert link.output.decode().strip() == "../../archive/localhost/fullchain1.pem"
     address = nginx.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
     assert https_status(address, ca, "/readyz") == 200
     plain = requests.get(

@@ -294,6 +294,70 @@ def test_https_serves_the_site_with_hsts_and_http_redirects_to_it(tls_nginx):
     assert plain.headers["Location"] == "https://localhost:8443/admin/?x=1"
 
 
+# A certificate folder nginx cannot use: (path, link target or None, mode) of
+# what is in it, and the reason nginx must give for refusing to start.
+UNUSABLE_CERTIFICATE_FOLDERS = {
+    # certbot's live/<name>/ mounted alone: links into an archive/ that is not there.
+    "live-folder-alone": (
+        [
+            ("tls/fullchain.pem", "../../archive/localhost/fullchain1.pem", 0o777),
+            ("tls/privkey.pem", "../../archive/localhost/privkey1.pem", 0o777),
+        ],
+        "the TLS certificate /etc/nginx/tls/fullchain.pem: it is a symbolic link to "
+        "../../archive/localhost/fullchain1.pem, which is not in the container.",
+    ),
+    # certbot's own mode for keys: root's alone.
+    "key-root-s-alone": (
+        [("tls/fullchain.pem", None, 0o644), ("tls/privkey.pem", None, 0o600)],
+        "the TLS certificate's key /etc/nginx/tls/privkey.pem: Permission denied",
+    ),
+    # TLS_CERT_DIR names a folder that does not exist: Docker mounts an empty one.
+    "empty-folder": ([], "the TLS certificate /etc/nginx/tls/fullchain.pem: no such file"),
+}
+
+
+@pytest.mark.parametrize("case", UNUSABLE_CERTIFICATE_FOLDERS)
+def test_nginx_refuses_to_start_when_it_cannot_read_its_certificate(stack, case):
+    """Rather than serve plain HTTP alone, with HTTPS asked for."""
+    entries, reason = UNUSABLE_CERTIFICATE_FOLDERS[case]
+    # From the root: Docker refuses a link out of the folder it extracts into.
+    bundle = io.BytesIO()
+    with tarfile.open(fileobj=bundle, mode="w") as tar:
+        folder = tarfile.TarInfo("etc/nginx/tls")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(folder)
+        for name, target, mode in entries:
+            info = tarfile.TarInfo(f"etc/nginx/{name}")
+            info.mode = mode
+            if target:
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tar.addfile(info)
+            else:
+                info.size = 4
+                tar.addfile(info, io.BytesIO(b"PEM\n"))
+    # On the stack's network, where nginx finds web and would otherwise start.
+    stack_nginx = stack.containers("nginx")[0]
+    container = stack.docker.containers.create(
+        stack_nginx.image,
+        environment={"DJANGO_ALLOWED_HOSTS": "localhost", "HTTPS_PORT": "8443"},
+        network=next(iter(stack_nginx.attrs["NetworkSettings"]["Networks"])),
+        cap_drop=["ALL"],
+    )
+    try:
+        container.put_archive("/", bundle.getvalue())
+        container.start()
+        deadline = time.monotonic() + 30
+        while container.status != "exited":
+            assert time.monotonic() < deadline, "nginx started: " + container.logs().decode()
+            time.sleep(0.2)
+            container.reload()
+        log = container.logs().decode(errors="replace")
+        assert container.attrs["State"]["ExitCode"] != 0, log
+        assert f"nginx: cannot read {reason}" in log
+    finally:
+        container.remove(force=True)
+
+
 def test_redis_refuses_commands_without_the_password(stack):
     # Anything else on the stack's network reaches redis:6379 as this container
     # does. A plain PING in Redis's inline protocol, as any client would start.

@@ -452,7 +452,7 @@ def check_through_nginx(stack, pod):
         "through Daphne and the channel layer"
     )
     # nginx's follower (nginx/40-follow-web.sh) asks every web pod for /readyz
-    # every 2 s; one slow answer leaves a pod out until the next round.
+    # every 2 s, and lists a new one when two rounds running find it ready.
     web_pods = stack.docs_by_name["web"]["spec"]["replicas"]
     deadline = time.monotonic() + 20
     while True:
