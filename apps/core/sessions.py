@@ -10,8 +10,8 @@ This engine once served a copy held in Redis, checked by a version cookie.
 That copy answered without asking PostgreSQL, so a deleted session stayed
 valid until the copy expired (and a logout while Redis was unreachable left the
 copy for good). Checking the row on each request to close that gap costs the
-very query that reading the row costs, so the copy saved nothing: the
-benchmark's page was faster without it (docs/performance.md).
+very query that reading the row costs, so the copy would only add a Redis
+round trip; on first visits it cost about a tenth (docs/performance.md).
 
 A request that does not use its session costs no query, and a visitor whose
 session holds nothing gets no row: Django saves a session only when something
