@@ -16,4 +16,3 @@ def pytest_configure(config):
             "starts PostgreSQL and Redis and runs pytest beside them.",
             returncode=2,
         )
-
