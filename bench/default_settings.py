@@ -6,18 +6,12 @@ bench/compose.yml, for the web-default service only; never used in production.
 """
 
 from project.settings.bench import *  # noqa: F403
-from project.settings.bench import CACHES, MIDDLEWARE
+from project.settings.bench import CACHES
 from redis._parsers import _RESP2Parser
 
-# Django's database session engine and its own middleware, in place of
-# apps/core/sessions.py's PostgreSQL-plus-Redis engine.
+# Django's database session engine, in place of apps/core/sessions.py (the
+# same queries; it adds only a 503 in place of a 400 when PostgreSQL is down).
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware"
-    if name == "apps.core.sessions.SessionMiddleware"
-    else name
-    for name in MIDDLEWARE
-]
 
 # No hiredis: redis-py's pure-Python reply parser (the one it picks when
 # redis is installed without the [hiredis] extra).

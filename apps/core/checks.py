@@ -7,7 +7,6 @@ import secrets
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 
@@ -20,8 +19,8 @@ def database_check() -> None:
 
 
 def cache_check(*, alias: str) -> None:
-    """Write a token and read it back: a cache that ignores errors (the sessions
-    cache does) answers None instead of raising, and that fails here too."""
+    """Write a token and read it back: a cache that ignores errors answers None
+    instead of raising, and that fails here too."""
     cache = caches[alias]
     key, token = f"readyz:{secrets.token_hex(8)}", secrets.token_hex(8)
     cache.set(key, token, timeout=10)
@@ -47,6 +46,5 @@ def channel_layer_check() -> None:
 READINESS_CHECKS = {
     "database": database_check,
     "cache": lambda: cache_check(alias="default"),
-    "sessions": lambda: cache_check(alias=settings.SESSION_CACHE_ALIAS),
     "channel_layer": channel_layer_check,
 }

@@ -53,7 +53,7 @@ MIDDLEWARE = [
     # First: answers /healthz and /readyz for probes that know no allowed host.
     "apps.core.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "apps.core.sessions.SessionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -97,18 +97,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 
 # ---------------------------------------------------------------------------
-# Redis: cache, sessions and channel layer
+# Redis: cache and channel layer
 # ---------------------------------------------------------------------------
-# One Redis server, three logical databases, so that each use can be flushed,
-# inspected or moved to its own server without touching the others:
+# One Redis server, a logical database for each use, so that each can be
+# flushed, inspected or moved to its own server without touching the other:
 #   /0  cache          (django-redis, CACHES["default"])
-#   /1  sessions       (django-redis, CACHES["sessions"], in front of PostgreSQL)
 #   /2  channel layer  (channels-redis, CHANNEL_LAYERS["default"])
+# /1 held a copy of the sessions, which now live in PostgreSQL alone (below);
+# the channel layer stays on /2 so that, during a rolling update, processes of
+# the previous release and of this one still reach each other's sockets.
 # REDIS_URL names the server (redis://host:6379); these numbers replace any
 # database number in it. Without REDIS_URL (a plain virtualenv) each process
-# keeps all three in memory; production.py refuses that.
+# keeps both in memory; production.py refuses that.
 REDIS_URL = env.str("REDIS_URL", default="")
-REDIS_DATABASES = {"cache": 0, "sessions": 1, "channels": 2}
+REDIS_DATABASES = {"cache": 0, "channels": 2}
 # The stack's Redis requires a password, kept in the secrets volume and read
 # through REDIS_PASSWORD_FILE, so that it is in no URL that logs or
 # `docker inspect` show. It goes into the URLs built below.
@@ -136,8 +138,7 @@ def redis_cache(use: str, **options) -> dict:
             "SOCKET_TIMEOUT": 1,
             # JSON, not django-redis's default pickle: unpickling what Redis
             # hands back runs whatever code a writer to Redis chose. Cache
-            # values must be JSON then (sessions are: Django's own session
-            # serializer is JSON).
+            # values must be JSON then.
             "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
             **options,
         },
@@ -145,12 +146,7 @@ def redis_cache(use: str, **options) -> dict:
 
 
 if REDIS_URL:
-    CACHES = {
-        "default": redis_cache("cache"),
-        # Sessions read through this cache and fall back to the database when it
-        # fails, so errors are logged and ignored rather than raised.
-        "sessions": redis_cache("sessions", IGNORE_EXCEPTIONS=True),
-    }
+    CACHES = {"default": redis_cache("cache")}
     CHANNEL_LAYERS = {
         "default": {
             # Redis pub/sub: a message to a group is one PUBLISH, which Redis
@@ -181,27 +177,19 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-        "sessions": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": "sessions",
-        },
-    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# django-redis logs what IGNORE_EXCEPTIONS swallows, so outages show in the logs.
-DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-
 # ---------------------------------------------------------------------------
-# Sessions: served from Redis, kept in PostgreSQL
+# Sessions: in PostgreSQL alone
 # https://docs.djangoproject.com/en/5.2/topics/http/sessions/
 # ---------------------------------------------------------------------------
-# PostgreSQL is the source of truth and Redis holds a copy, which is used only
-# when it is provably the newest (apps/core/sessions.py explains how). When Redis
-# is down, sessions are read from and written to PostgreSQL alone.
+# Every request that uses its session reads the row (a primary-key lookup), so a
+# session deleted from the database, by logout or by hand, is gone on the next
+# request, and Redis being down costs sessions nothing. Django's database engine,
+# plus a 503 rather than a 400 when PostgreSQL is unreachable on save
+# (apps/core/sessions.py explains why there is no copy in Redis).
 SESSION_ENGINE = "apps.core.sessions"
-SESSION_CACHE_ALIAS = "sessions"
 
 # ---------------------------------------------------------------------------
 # WebSockets (apps/core/consumers.py)

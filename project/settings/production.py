@@ -24,7 +24,7 @@ if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
 MIDDLEWARE = ["apps.core.middleware.ClientAddressMiddleware", *MIDDLEWARE]
 
 if not REDIS_URL:
-    # base.py would fall back to per-process memory: sessions would not be
+    # base.py would fall back to per-process memory: the cache would not be
     # shared and WebSocket messages would not cross Daphne processes.
     raise ImproperlyConfigured("Set the REDIS_URL environment variable (redis://host:6379).")
 

@@ -207,7 +207,7 @@ def test_an_answer_not_marked_public_is_not_cached(proxy):
 
 KNOWN_VISITORS = {
     "session": {"Cookie": "sessionid=abc"},
-    "session-version": {"Cookie": "other=1; sessionid_version=3"},
+    "session-among-others": {"Cookie": "other=1; sessionid=abc"},
     "csrf": {"Cookie": "csrftoken=abc"},
     "authorization": {"Authorization": "Bearer abc"},
 }

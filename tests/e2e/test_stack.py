@@ -59,7 +59,6 @@ def test_readyz_through_nginx(stack):
     assert response.json()["checks"] == {
         "database": "ok",
         "cache": "ok",
-        "sessions": "ok",
         "channel_layer": "ok",
     }
 
