@@ -4,10 +4,9 @@ whom a failure is counted against, and what a locked-out client is told."""
 import ipaddress
 import math
 
+from axes.helpers import get_cool_off
 from django.http import HttpResponse
 from django.shortcuts import render
-
-from axes.helpers import get_cool_off
 
 # One IPv6 client (a home, a phone, a server) is usually given a whole /64, and
 # can use any of its 2**64 addresses: counted one by one, they would never run
@@ -36,8 +35,6 @@ def lockout_response(request, original_response, credentials) -> HttpResponse:
     that long after the last failure it counted, and failures sent during it
     are not counted (AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT)."""
     minutes = math.ceil(get_cool_off(request).total_seconds() / 60)
-    response = render(
-        request, "core/login_locked_out.html", {"minutes": minutes}, status=429
-    )
+    response = render(request, "core/login_locked_out.html", {"minutes": minutes}, status=429)
     response["Retry-After"] = str(minutes * 60)
     return response

@@ -24,7 +24,8 @@ class Stay(urllib.request.HTTPRedirectHandler):
 
 cookies = urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
 browser = urllib.request.build_opener(cookies, Stay)
-url, headers = "http://{address}/admin/login/?next=/admin/", {{"Host": {host!r}, "Origin": {origin!r}}}
+url = "http://{address}/admin/login/?next=/admin/"
+headers = {{"Host": {host!r}, "Origin": {origin!r}}}
 page = browser.open(urllib.request.Request(url, headers=headers), timeout=30).read().decode()
 token = re.search('name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
 form = {{"csrfmiddlewaretoken": token, "username": {username!r}, "password": {password!r}}}

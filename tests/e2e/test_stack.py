@@ -79,7 +79,8 @@ def test_readyz_flood_through_nginx_costs_the_backends_a_check_a_second(stack):
         return redis_server.info("commandstats").get("cmdstat_publish", {}).get("calls", 0)
 
     def readyz(_) -> int:
-        return requests.get(stack.url("/readyz"), headers={"Host": stack.host}, timeout=10).status_code
+        answer = requests.get(stack.url("/readyz"), headers={"Host": stack.host}, timeout=10)
+        return answer.status_code
 
     processes = sum(
         1
