@@ -19,13 +19,13 @@ Daphne lets an application close a socket only with 1000 or 3000-4999, so the
 close codes are RFC 6455's plus 4000, as is the convention.
 """
 
-import ipaddress
 import json
 import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from .clients import client_network
 from .draining import CLOSE_SERVICE_RESTART, is_draining, server_group
 
 # RFC 6455's 1009, "message too big".
@@ -52,19 +52,6 @@ class TokenBucket:
             return False
         self.tokens -= 1
         return True
-
-
-def client_network(address: str | None) -> str | None:
-    """Who a budget is kept for: the client's IPv4 address, or its IPv6 /64
-    (one household or host is given a whole /64, so its addresses are one
-    client's)."""
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return address  # not an address (a Unix socket, a test): take it as is
-    if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 class ClientBudgets:

@@ -1,5 +1,8 @@
 import logging
+import math
 import sys
+import threading
+import time
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
@@ -17,12 +20,29 @@ def liveness(request):
     return JsonResponse({"status": "ok"})
 
 
-def readiness(request):
-    """Every dependency answers; 503 names each one that does not, so a load
-    balancer stops sending traffic and an operator sees why. A draining server
-    (one that is stopping) is not ready, whatever its dependencies say."""
-    if is_draining():
-        return JsonResponse({"status": "draining"}, status=503)
+class Throttled:
+    """A function whose result is computed anew at most once every `seconds`
+    in this process, and shared meanwhile. Threads that ask while it is being
+    computed wait for that result rather than compute their own."""
+
+    def __init__(self, function, *, seconds: float):
+        self.function, self.seconds = function, seconds
+        self.lock = threading.Lock()
+        self.forget()
+
+    def forget(self) -> None:
+        self.computed_at, self.result = -math.inf, None
+
+    def __call__(self):
+        with self.lock:
+            if time.monotonic() - self.computed_at >= self.seconds:
+                self.result = self.function()
+                self.computed_at = time.monotonic()
+            return self.result
+
+
+def readiness_checks_run() -> dict[str, str]:
+    """Each dependency's check: "ok" or "failed" (and the error in the log)."""
     checks = {}
     for name, check in READINESS_CHECKS.items():
         try:
@@ -32,6 +52,26 @@ def readiness(request):
             checks[name] = "failed"
         else:
             checks[name] = "ok"
+    return checks
+
+
+# /readyz is public (nginx passes it on, like any path), and each check is a
+# round trip to PostgreSQL, Redis and the channel layer: checked at most once a
+# second per process, any number of requests costs them at most that, and an
+# outage's failed checks (which wait out their timeouts) are not redone for
+# each request either. Probes ask every few seconds, so an answer up to a
+# second old tells them nothing later than they would notice anyway.
+readiness_checks_recent = Throttled(readiness_checks_run, seconds=1)
+
+
+def readiness(request):
+    """Every dependency answers; 503 names each one that does not, so a load
+    balancer stops sending traffic and an operator sees why. A draining server
+    (one that is stopping) is not ready, whatever its dependencies say: that is
+    read on every request, never from the last check, so it shows at once."""
+    if is_draining():
+        return JsonResponse({"status": "draining"}, status=503)
+    checks = readiness_checks_recent()
     ready = all(result == "ok" for result in checks.values())
     return JsonResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},

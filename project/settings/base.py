@@ -5,6 +5,7 @@ name. Every environment variable read here is listed in .env.example and in the
 README. https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
+from datetime import timedelta
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -42,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Counts failed logins and locks out who makes too many (Logins, below).
+    "axes",
     # The platform every app stands on: sessions, health, draining, the
     # WebSocket consumer base, the base template (apps/core).
     "apps.core",
@@ -59,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a login refused for a lockout into 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -190,6 +195,52 @@ else:
 # plus a 503 rather than a 400 when PostgreSQL is unreachable on save
 # (apps/core/sessions.py explains why there is no copy in Redis).
 SESSION_ENGINE = "apps.core.sessions"
+
+# ---------------------------------------------------------------------------
+# Logins: too many wrong passwords lock out the address, or the account
+# https://django-axes.readthedocs.io/en/latest/4_configuration.html
+# ---------------------------------------------------------------------------
+# django-axes rather than django-ratelimit: it works inside django.contrib.auth
+# (a backend that refuses before any password is hashed, and the
+# user_login_failed signal that counts), so the admin's login and any other
+# that goes through authenticate() are covered, with no view to decorate; it
+# counts failures only, so logging in often costs nothing; and it answers 429.
+# django-ratelimit limits views, and would need all three written around it.
+AUTHENTICATION_BACKENDS = [
+    # First: a locked-out client is refused here, before ModelBackend hashes
+    # the password it sent (on purpose slow: what a flood of guesses would
+    # spend web's CPU on).
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Two counts, each locked on its own: failures from one client address (at
+# any accounts), and failures at one account (from any addresses). The tenth
+# within 15 minutes of the one before locks that address, or that account,
+# until 15 minutes after it; logins from other addresses to other accounts go
+# on as usual. The locked account's owner is locked out too, for those 15
+# minutes (an admin may lift it sooner: `manage.py axes_reset_username NAME`):
+# the price of stopping guesses spread over many addresses. An attacker can
+# renew the lockout with ten more tries every 15 minutes, each round in the
+# admin's "Access attempts" list; nobody can make it last longer than that.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+# Tries sent during a lockout are refused without being counted: they do not
+# push its end back, and they write nothing.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Counted in PostgreSQL (django-axes' default handler), which every Gunicorn
+# worker and web replica shares, and which a login needs anyway to find the
+# user: a Redis outage changes nothing here, and there is no store of its own
+# to fail. Expired counts are deleted as new failures come in.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# The address ClientAddressMiddleware set, as nginx saw it; an IPv6 client's
+# whole /64 counts as one address (apps/core/logins.py).
+AXES_CLIENT_IP_CALLABLE = "apps.core.logins.client_network"
+# 429 with a page that says when to try again, and Retry-After.
+AXES_LOCKOUT_CALLABLE = "apps.core.logins.lockout_response"
+# No table of every successful login: it would grow without end. Failures are
+# kept (and shown in the admin) only while they count.
+AXES_DISABLE_ACCESS_LOG = True
 
 # ---------------------------------------------------------------------------
 # WebSockets (apps/core/consumers.py)

@@ -3,13 +3,18 @@ with what every fork has (Django's admin, the probes, /ws/ping/)."""
 
 import asyncio
 import json
+import math
 import os
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psycopg
 import pytest
+import redis
+import requests
 from channels.layers import get_channel_layer
 
 from tests.stack import (
@@ -61,6 +66,41 @@ def test_readyz_through_nginx(stack):
         "cache": "ok",
         "channel_layer": "ok",
     }
+
+
+def test_readyz_flood_through_nginx_costs_the_backends_a_check_a_second(stack):
+    # Each readiness check publishes one message on the channel layer
+    # (apps/core/checks.py): Redis counts the PUBLISHes. Web's processes may
+    # each check once a second (apps/core/views.py), probes included.
+    flood = 200  # requests
+    redis_server = redis.Redis(
+        host="redis", password=Path("/secrets/redis_password").read_text(), socket_timeout=5
+    )
+
+    def publishes() -> int:
+        return redis_server.info("commandstats").get("cmdstat_publish", {}).get("calls", 0)
+
+    def readyz(_) -> int:
+        answer = requests.get(stack.url("/readyz"), headers={"Host": stack.host}, timeout=10)
+        return answer.status_code
+
+    processes = sum(
+        1
+        for web in stack.containers("web")
+        for process in web.top()["Processes"]
+        if "gunicorn" in process[-1]
+    )
+    before, started = publishes(), time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(readyz, range(flood)))
+    checks, seconds = publishes() - before, time.monotonic() - started
+
+    assert answers == [200] * flood
+    # At most one check per process per second begun, plus one already
+    # under way before the count began. (Unthrottled: one per request.)
+    most = processes * (math.ceil(seconds) + 2)
+    assert most < flood, f"too slow to tell: {seconds:.1f} s for {processes} processes"
+    assert checks <= most, f"{checks} checks for {flood} requests in {seconds:.1f} s"
 
 
 async def test_websocket_ping_goes_through_nginx_daphne_and_redis(stack):

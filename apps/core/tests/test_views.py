@@ -3,6 +3,8 @@
 import pytest
 from django.test import override_settings
 
+from apps.core import draining, views
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # A Redis URL where nothing listens: connections are refused at once.
@@ -15,6 +17,14 @@ def dead_cache():
         "LOCATION": DEAD_REDIS,
         "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 1, "SOCKET_TIMEOUT": 1},
     }
+
+
+@pytest.fixture(autouse=True)
+def fresh_readiness():
+    """Each test checks the dependencies it has set up, not the last test's."""
+    views.readiness_checks_recent.forget()
+    yield
+    views.readiness_checks_recent.forget()
 
 
 def test_healthz_answers_for_any_host(client):
@@ -57,3 +67,24 @@ def test_readyz_names_the_channel_layer_when_it_is_down(client, settings):
     assert response.status_code == 503
     assert response.json()["checks"]["channel_layer"] == "failed"
     assert response.json()["checks"]["database"] == "ok"
+
+
+def test_readyz_checks_at_most_once_a_second_however_often_it_is_asked(client, monkeypatch):
+    runs = []
+    monkeypatch.setattr(views, "READINESS_CHECKS", {"counted": lambda: runs.append(1)})
+    answers = [client.get("/readyz") for _ in range(20)]
+    assert [a.status_code for a in answers] == [200] * 20
+    assert len(runs) == 1
+    # A second later (here: when forgotten), the next request checks again.
+    views.readiness_checks_recent.forget()
+    client.get("/readyz")
+    assert len(runs) == 2
+
+
+def test_readyz_says_draining_at_once_even_with_a_recent_ok(client, monkeypatch, tmp_path):
+    monkeypatch.setattr(draining, "DRAIN_MARKER", tmp_path / "draining")
+    assert client.get("/readyz").status_code == 200
+    draining.DRAIN_MARKER.touch()
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "draining"}

@@ -1,0 +1,28 @@
+"""Failed logins, as django-axes counts them (AXES_* in project/settings/base.py):
+whom a failure is counted against, and what a locked-out client is told."""
+
+import math
+
+from axes.helpers import get_cool_off
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from apps.core import clients
+
+
+def client_network(request) -> str | None:
+    """The client address that failures are counted against (AXES_CLIENT_IP_CALLABLE):
+    REMOTE_ADDR, which ClientAddressMiddleware has set to the address nginx saw,
+    IPv6 by its /64."""
+    return clients.client_network(request.META.get("REMOTE_ADDR"))
+
+
+def lockout_response(request, original_response, credentials) -> HttpResponse:
+    """429 Too Many Requests, saying when to try again, in place of whatever
+    the login view answered. Retry-After is the whole cool-off: a lockout ends
+    that long after the last failure it counted, and failures sent during it
+    are not counted (AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT)."""
+    minutes = math.ceil(get_cool_off(request).total_seconds() / 60)
+    response = render(request, "core/login_locked_out.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(minutes * 60)
+    return response
