@@ -156,22 +156,28 @@ def letsencrypt():
         shutil.rmtree(root)
 
 
-def tls_file_check(folder: Path, path: Path) -> subprocess.CompletedProcess:
+def tls_file_check(path: Path) -> subprocess.CompletedProcess:
     """10-site.envsh's check of a certificate file, as an unprivileged user
-    (nobody, when the tests run as root), as nginx's would make it."""
-    return subprocess.run(
-        ["sh", "-c", f'. "{ENVSH}" && tls_file_readable "TLS certificate" "$0"', str(path)],
-        env={"DJANGO_ALLOWED_HOSTS": "example.com", "NGINX_ENVSUBST_OUTPUT_DIR": str(folder)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        **({"user": 65534, "group": 65534} if os.geteuid() == 0 else {}),
-    )
+    (nobody, when the tests run as root), as nginx's would make it. The script
+    writes what it renders to a folder of its own, which that user may write."""
+    rendered = Path(tempfile.mkdtemp())
+    try:
+        rendered.chmod(0o777)
+        return subprocess.run(
+            ["sh", "-c", f'. "{ENVSH}" && tls_file_readable "TLS certificate" "$0"', str(path)],
+            env={"DJANGO_ALLOWED_HOSTS": "example.com", "NGINX_ENVSUBST_OUTPUT_DIR": str(rendered)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            **({"user": 65534, "group": 65534} if os.geteuid() == 0 else {}),
+        )
+    finally:
+        shutil.rmtree(rendered)
 
 
 def test_certbot_s_folder_mounted_whole_is_readable(letsencrypt):
     for name in ("fullchain", "privkey"):
-        result = tls_file_check(letsencrypt, letsencrypt / "live" / "example.com" / f"{name}.pem")
+        result = tls_file_check(letsencrypt / "live" / "example.com" / f"{name}.pem")
         assert (result.returncode, result.stderr) == (0, "")
 
 
@@ -181,7 +187,7 @@ def test_certbot_s_live_folder_alone_is_refused_with_the_reason(letsencrypt):
     mounted = letsencrypt / "mounted"
     shutil.copytree(letsencrypt / "live" / "example.com", mounted, symlinks=True)
     mounted.chmod(0o755)
-    result = tls_file_check(letsencrypt, mounted / "fullchain.pem")
+    result = tls_file_check(mounted / "fullchain.pem")
     assert result.returncode == 1
     assert result.stderr.startswith(
         f"nginx: cannot read the TLS certificate {mounted}/fullchain.pem: it is a symbolic "
@@ -192,7 +198,7 @@ def test_certbot_s_live_folder_alone_is_refused_with_the_reason(letsencrypt):
 
 def test_an_unreadable_certificate_is_refused_with_the_reason(letsencrypt):
     (letsencrypt / "archive" / "example.com" / "privkey1.pem").chmod(0o000)
-    result = tls_file_check(letsencrypt, letsencrypt / "live" / "example.com" / "privkey.pem")
+    result = tls_file_check(letsencrypt / "live" / "example.com" / "privkey.pem")
     assert result.returncode == 1
     assert result.stderr.startswith(
         f"nginx: cannot read the TLS certificate {letsencrypt}/live/example.com/privkey.pem: "
@@ -201,7 +207,7 @@ def test_an_unreadable_certificate_is_refused_with_the_reason(letsencrypt):
 
 
 def test_a_missing_certificate_is_refused_with_the_reason(letsencrypt):
-    result = tls_file_check(letsencrypt, letsencrypt / "fullchain.pem")
+    result = tls_file_check(letsencrypt / "fullchain.pem")
     assert result.returncode == 1
     assert result.stderr == (
         f"nginx: cannot read the TLS certificate {letsencrypt}/fullchain.pem: no such file\n"
