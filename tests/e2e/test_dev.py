@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import docker
@@ -56,6 +57,33 @@ class DevStack:
         target = self.folder / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
+
+    def edit(self, path: str, text: str) -> None:
+        """Save a change as a developer would, once web's runserver can see it.
+
+        runserver's StatReloader looks at the files once a second, and keeps
+        the time it first sees a file at; only a later change reloads. So a
+        file saved between a restart and the new server's first looks is
+        never noticed (Django's own way; a developer saves again). Wait for
+        two looks since web's server last started, then save."""
+        web = docker.from_env(version="auto").containers.list(
+            filters={"label": [f"com.docker.compose.project={self.folder.name}-dev",
+                               "com.docker.compose.service=web"]}
+        )[0]  # fmt: skip
+
+        def watching_since() -> float | None:
+            starts = [
+                line.split(" ", 1)[0]
+                for line in web.logs(timestamps=True).decode(errors="replace").splitlines()
+                if "Watching for file changes" in line
+            ]
+            return datetime.fromisoformat(starts[-1]).timestamp() if starts else None
+
+        deadline = time.monotonic() + EDIT_SHOWS_WITHIN
+        while (since := watching_since()) is None or time.time() - since < 2.5:
+            assert time.monotonic() < deadline, "web's runserver never started watching"
+            time.sleep(0.25)
+        self.write(path, text)
 
 
 def wait_until(predicate, *, timeout: float, what: str) -> float:
@@ -181,20 +209,20 @@ def test_a_new_app_and_each_edit_show_on_the_next_reload(dev_stack):
     # folders when it starts, and this one may have started while they were
     # being written (Django's own way, as the README says); the view's edit
     # restarts it.
-    dev_stack.write("apps/probe/views.py", VIEWS.format(said_by="the second view"))
+    dev_stack.edit("apps/probe/views.py", VIEWS.format(said_by="the second view"))
     wait_until(
         shows("/probe/", "hello, said by the second view"),
         timeout=EDIT_SHOWS_WITHIN,
         what="the edited view",
     )
-    dev_stack.write("apps/probe/templates/probe/hello.html", TEMPLATE.format(text="hi again"))
+    dev_stack.edit("apps/probe/templates/probe/hello.html", TEMPLATE.format(text="hi again"))
     wait_until(
         shows("/probe/", "hi again, said by the second view"),
         timeout=EDIT_SHOWS_WITHIN,
         what="the edited template",
     )
     assert dev_stack.get("/static/probe/probe.css").text == "/* first */\n"
-    dev_stack.write("apps/probe/static/probe/probe.css", "/* second */\n")
+    dev_stack.edit("apps/probe/static/probe/probe.css", "/* second */\n")
     wait_until(
         shows("/static/probe/probe.css", "/* second */"),
         timeout=EDIT_SHOWS_WITHIN,
