@@ -99,10 +99,12 @@ class Stack:
             time.sleep(0.1)
 
     def run_python(self, container, code: str) -> str:
-        """Run Python in a container of the stack, as its own user."""
-        result = container.exec_run(["python", "-c", code])
-        assert result.exit_code == 0, result.output.decode()
-        return result.output.decode()
+        """Run Python in a container of the stack, as its own user: what it
+        printed on its standard output (log lines go to standard error)."""
+        result = container.exec_run(["python", "-c", code], demux=True)
+        stdout, stderr = (part.decode(errors="replace") if part else "" for part in result.output)
+        assert result.exit_code == 0, stdout + stderr
+        return stdout
 
     def manage(self, *args: str, environment: dict | None = None) -> str:
         """manage.py in a web container, as the app's own user."""

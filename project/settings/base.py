@@ -241,6 +241,8 @@ AXES_LOCKOUT_CALLABLE = "apps.core.logins.lockout_response"
 # No table of every successful login: it would grow without end. Failures are
 # kept (and shown in the admin) only while they count.
 AXES_DISABLE_ACCESS_LOG = True
+# No banner in the log each time a process starts (manage.py commands too).
+AXES_VERBOSE = False
 
 # ---------------------------------------------------------------------------
 # WebSockets (apps/core/consumers.py)
