@@ -8,7 +8,11 @@ import math
 import os
 from pathlib import Path
 
+from gunicorn import glogging
+
+from apps.core.request_id import PROBE_PATHS, request_id_valid
 from project.env import env
+from project.logs import formatter
 
 
 def cpu_limit() -> float:
@@ -69,12 +73,64 @@ max_requests_jitter = 2000
 # slow disk write can look like a hung worker.
 worker_tmp_dir = "/dev/shm"  # noqa: S108 (a tmpfs every container has)
 
-# Logs to stdout/stderr, where Docker collects them. The client address (%(h)s)
-# is the one nginx saw (apps/core/middleware.py), and the scheme the one nginx
-# says it was served over.
+# Logs to stdout (requests) and stderr (Gunicorn's own), where Docker
+# collects them, in LOG_FORMAT's format (project/logs.py), as Django's.
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s %({x-forwarded-proto}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+formatter(LOG_FORMAT)  # a LOG_FORMAT it does not know stops Gunicorn here, saying so
+
+
+class Logger(glogging.Logger):
+    """Gunicorn's logger, writing the project's schema: each access line
+    carries the request's id (X-Request-ID, from nginx), method, path,
+    status, duration and client (the address nginx saw, which
+    ClientAddressMiddleware put in REMOTE_ADDR), as fields of their own.
+
+    Cheaper than Gunicorn's own, which copies every header and environ
+    variable into a dict for its format string on each request. The probes
+    (Docker's health check, nginx's follower of web's replicas: several a
+    second in all) are answered and not logged; nginx logs those that come
+    through it."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        line_format = formatter(LOG_FORMAT)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(line_format)
+
+    def access(self, resp, req, environ, request_time):
+        # The path as the client sent it, without the query string, as nginx logs it.
+        uri = environ["RAW_URI"]
+        path = uri.partition("?")[0]
+        if path in PROBE_PATHS or not self.access_log_enabled:
+            return
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        method = environ["REQUEST_METHOD"]
+        self.access_log.info(
+            "%s %s %s",
+            method,
+            uri,
+            environ["SERVER_PROTOCOL"],
+            extra={
+                "request_id": request_id_valid(environ.get("HTTP_X_REQUEST_ID")),
+                "method": method,
+                "path": path,
+                "status": int(status),
+                "duration": round(request_time.total_seconds(), 6),
+                "client": environ.get("REMOTE_ADDR"),
+                # The scheme the browser used, as nginx passed it.
+                "scheme": environ.get("HTTP_X_FORWARDED_PROTO"),
+                "bytes": getattr(resp, "sent", None),
+                "user_agent": environ.get("HTTP_USER_AGENT"),
+            },
+        )
+
+
+logger_class = Logger
 
 # No control socket (gunicornc): it wants a writable home directory, which the
 # app user does not have. Docker drives Gunicorn with signals instead: TERM to

@@ -17,10 +17,15 @@ export DRAIN_SECONDS=2
 # --websocket-max-message-size: refuse messages over 64 KiB rather than buffer
 #   them; the consumer refuses anything over 16 KiB anyway.
 # --no-server-name: no server name or version in responses.
+# --verbosity 0: no access log of Daphne's own, which has no request id and
+#   is plain text whatever LOG_FORMAT says; project/asgi.py writes it, in the
+#   project's schema (apps/core/request_id.py). Django's LOGGING sets the
+#   level of everything else.
 exec deploy/run-draining.sh daphne \
   --bind 0.0.0.0 --port 8001 \
   --proxy-headers \
   --ping-interval 20 --ping-timeout 30 \
   --websocket-max-message-size 65536 \
   --no-server-name \
+  --verbosity 0 \
   project.asgi:application

@@ -10,6 +10,8 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.conf import settings
 from django.core.asgi import get_asgi_application
 
+from apps.core.request_id import AsgiRequestContext
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings.production")
 
 # Set up Django (settings, app registry) before importing anything that
@@ -30,13 +32,18 @@ websocket_urlpatterns = import_module(settings.ROOT_URLCONF).websocket_urlpatter
 # Gunicorn, so it is here only.
 gc.set_threshold(50_000, 20, 100)
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        # Refuse handshakes whose Origin is not an allowed host (cross-site
-        # WebSocket hijacking), then attach the session and user.
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
+# Outermost: every log line about a WebSocket, from its handshake to its
+# close, carries the handshake's request id, and Daphne's access log is
+# written in the project's schema (apps/core/request_id.py).
+application = AsgiRequestContext(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            # Refuse handshakes whose Origin is not an allowed host (cross-site
+            # WebSocket hijacking), then attach the session and user.
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )

@@ -98,6 +98,32 @@ class Stack:
                 return lines
             time.sleep(0.1)
 
+    def log_records(
+        self,
+        service: str,
+        *,
+        since: float | None = None,
+        until=bool,
+        timeout: float = 10,
+        **fields,
+    ) -> list[dict]:
+        """A service's JSON log lines (LOG_FORMAT=json) whose keys have the
+        values given in `fields`, parsed, waiting up to `timeout` until
+        until(records) holds (by default: there is one). Lines that are not
+        JSON (nginx's error log) are left out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = []
+            for line in self.logs(service, since=since).splitlines():
+                if not line.startswith("{"):
+                    continue
+                record = json.loads(line)
+                if all(record.get(name) == value for name, value in fields.items()):
+                    records.append(record)
+            if until(records) or time.monotonic() > deadline:
+                return records
+            time.sleep(0.1)
+
     def run_python(self, container, code: str) -> str:
         """Run Python in a container of the stack, as its own user: what it
         printed on its standard output (log lines go to standard error)."""

@@ -20,6 +20,7 @@ close codes are RFC 6455's plus 4000, as is the convention.
 """
 
 import json
+import logging
 import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -30,6 +31,10 @@ from .draining import CLOSE_SERVICE_RESTART, is_draining, server_group
 
 # RFC 6455's 1009, "message too big".
 CLOSE_MESSAGE_TOO_BIG = 4009
+
+# Each line carries the socket's request id, method, path and client address,
+# those of its handshake (apps/core/request_id.py).
+logger = logging.getLogger(__name__)
 
 
 class BadMessage(ValueError):
@@ -156,6 +161,12 @@ class JsonConsumer(AsyncWebsocketConsumer):
             await self.send_error("Send text frames, not binary.")
             return
         if len(text_data) > self.max_frame_chars:
+            # Once per socket (it closes), so a client cannot flood the log.
+            logger.warning(
+                "Closing a WebSocket that sent a frame of %d characters (at most %d)",
+                len(text_data),
+                self.max_frame_chars,
+            )
             await self.close(code=CLOSE_MESSAGE_TOO_BIG)
             return
         if not self.budget.take():

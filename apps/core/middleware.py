@@ -1,6 +1,7 @@
 import contextlib
 import ipaddress
 
+from .request_id import request_context, request_id_valid
 from .views import liveness, readiness
 
 PROBES = {"/healthz": liveness, "/readyz": readiness}
@@ -44,3 +45,29 @@ class ClientAddressMiddleware:
         with contextlib.suppress(ValueError):
             request.META["REMOTE_ADDR"] = str(ipaddress.ip_address(forwarded_for))
         return self.get_response(request)
+
+
+class RequestIdMiddleware:
+    """Every log line written while Django serves a request carries the
+    request's id (X-Request-ID, from nginx), method, path and client address
+    (apps/core/request_id.py). Outermost but for ClientAddressMiddleware,
+    which production.py puts before it so that the address is the client's;
+    the context is cleared once the response leaves, because a Gunicorn
+    thread serves one request after another."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = request_context.set(
+            {
+                "request_id": request_id_valid(request.META.get("HTTP_X_REQUEST_ID")),
+                "method": request.method,
+                "path": request.path,
+                "client": request.META.get("REMOTE_ADDR"),
+            }
+        )
+        try:
+            return self.get_response(request)
+        finally:
+            request_context.reset(token)

@@ -53,7 +53,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: answers /healthz and /readyz for probes that know no allowed host.
+    # First: every log line about a request carries its id (Logging, below).
+    "apps.core.middleware.RequestIdMiddleware",
+    # Then: answers /healthz and /readyz for probes that know no allowed host.
     "apps.core.middleware.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -327,16 +329,44 @@ X_FRAME_OPTIONS = "DENY"
 # Logging: everything to stdout, where Docker and Kubernetes collect it
 # https://docs.djangoproject.com/en/5.2/topics/logging/
 # ---------------------------------------------------------------------------
+# LOG_FORMAT: `json`, one object a line in the schema nginx, Gunicorn and
+# Daphne share (project/logs.py), or `text` for people (dev.py's default).
+# Every line written while a request is served carries its id, method, path
+# and client address (apps/core/request_id.py): grep one request's id to
+# follow it from nginx to Django. The README's "Operating it" says how.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"},
+    "formatters": {"project": {"()": "project.logs.formatter", "log_format": LOG_FORMAT}},
+    "filters": {"request": {"()": "apps.core.request_id.RequestContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "project",
+            "filters": ["request"],
+        }
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     # Django's own handlers for its loggers (a console one when DEBUG is on,
     # mail to ADMINS when it is off) are dropped: every line goes to the
     # root's handler, once.
     "loggers": {"django": {"handlers": []}},
 }
+
+# ---------------------------------------------------------------------------
+# Errors: reported to Sentry when SENTRY_DSN is set
+# https://docs.sentry.io/platforms/python/integrations/django/
+# ---------------------------------------------------------------------------
+# Off (and sentry-sdk not even imported) unless a DSN is given. Each event
+# carries the request's id as a tag (the same id as the log lines) and the
+# release, and no personal data (project/sentry.py).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from project.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        release=env.str("SENTRY_RELEASE", default="") or None,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+    )

@@ -45,13 +45,18 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# Lines for people to read, unless LOG_FORMAT says json (base.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+
 # runserver logs every request; the probes' are left out: the containers'
 # health checks and nginx's follower ask every few seconds, and would bury
 # the requests you make.
 PROBE_PATHS = {"/healthz", "/readyz"}
 LOGGING = {
     **LOGGING,
+    "formatters": {"project": {**LOGGING["formatters"]["project"], "log_format": LOG_FORMAT}},
     "filters": {
+        **LOGGING["filters"],
         "no_probes": {
             "()": "django.utils.log.CallbackFilter",
             "callback": lambda record: (
@@ -59,5 +64,11 @@ LOGGING = {
             ),
         }
     },
-    "loggers": {**LOGGING["loggers"], "django.channels.server": {"filters": ["no_probes"]}},
+    "loggers": {
+        **LOGGING["loggers"],
+        "django.channels.server": {"filters": ["no_probes"]},
+        # runserver writes its own access lines (above); Daphne's, which the
+        # stack writes in apps/core/request_id.py, would say each twice.
+        "daphne.access": {"level": "WARNING"},
+    },
 }

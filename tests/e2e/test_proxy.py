@@ -10,6 +10,7 @@ HTTP and for /ws/, and lets the tests choose the Cache-Control of each answer,
 without any page of the product's (the demo's included) being public.
 """
 
+import re
 import socket
 import time
 import uuid
@@ -181,6 +182,32 @@ def test_a_proxy_not_listed_is_not_believed(second_nginx):
     headers = get("/admin/login/", headers=FORGED)["headers"]
     assert headers["x-forwarded-for"] == my_address
     assert headers["x-forwarded-proto"] == "http"
+
+
+# --- The request id ----------------------------------------------------------------
+
+NGINX_ID = re.compile(r"[0-9a-f]{32}")  # $request_id
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/ws/ping/"], ids=["gunicorn", "daphne"])
+def test_the_apps_get_nginx_s_request_id_not_a_client_s(proxy, path):
+    get, _ = proxy
+    assert NGINX_ID.fullmatch(get(path)["headers"]["x-request-id"])
+    sent = get(path, headers={"X-Request-ID": "forged-by-a-client"})["headers"]["x-request-id"]
+    assert NGINX_ID.fullmatch(sent), sent
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/ws/ping/"], ids=["gunicorn", "daphne"])
+def test_a_trusted_proxy_s_request_id_is_kept(second_nginx, path):
+    start, my_address = second_nginx
+    get = start({"NGINX_TRUSTED_PROXIES": f"{my_address}/32"})
+    # An id of the proxy's own making (a UUID, as many load balancers give).
+    theirs = f"lb-{uuid.uuid4()}"
+    assert get(path, headers={"X-Request-ID": theirs})["headers"]["x-request-id"] == theirs
+    # Not the shape of an id (spaces, quotes, too long): nginx's own instead.
+    for odd in ('a b', 'a"b', "x" * 129):
+        sent = get(path, headers={"X-Request-ID": odd})["headers"]["x-request-id"]
+        assert NGINX_ID.fullmatch(sent), (odd, sent)
 
 
 # --- The micro-cache --------------------------------------------------------------

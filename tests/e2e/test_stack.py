@@ -36,7 +36,9 @@ def test_pages_are_served_by_gunicorn_through_nginx(stack):
     assert response.headers["Content-Type"] == "text/html; charset=utf-8"
     assert response.headers["Server"] == "nginx"  # no version
     assert 'name="csrfmiddlewaretoken"' in response.text
-    assert stack.log_lines_with("web", '"GET /admin/login/ HTTP/1.1" 200', since=started)
+    assert stack.log_records(
+        "web", since=started, logger="gunicorn.access", path="/admin/login/", status=200
+    )
 
 
 def test_login_survives_a_restart_of_web(stack):

@@ -1,0 +1,41 @@
+"""Error reports to Sentry, for project/settings/base.py when SENTRY_DSN is set.
+https://docs.sentry.io/platforms/python/integrations/django/
+
+Imported only then, so a deployment without Sentry pays nothing for it.
+"""
+
+import sentry_sdk
+
+from apps.core.request_id import request_context
+
+
+def request_id_tag(event, hint):
+    """Tag each event with the id of the request it happened in, the id its
+    log lines carry (apps/core/request_id.py): from the event in Sentry to
+    the request's every line, and back. Sentry calls this where the event is
+    captured, in the request's own context."""
+    fields = request_context.get()
+    if fields is not None and fields["request_id"] is not None:
+        event.setdefault("tags", {})["request_id"] = fields["request_id"]
+    return event
+
+
+def sentry_init(*, dsn: str, release: str | None, environment: str, **options):
+    """sentry-sdk, with Django's integration (found by itself), for errors only.
+    `options` are more of sentry_sdk.init's (a test's transport). Returns
+    what sentry_sdk.init does: closing it turns Sentry off again."""
+    return sentry_sdk.init(
+        dsn=dsn,
+        # The release: SENTRY_RELEASE (a version, a commit), so that an error
+        # is tied to the code that raised it. None: sentry-sdk's own guess.
+        release=release,
+        environment=environment,
+        # No personal data: no cookies, no user (id, e-mail, username), no
+        # client address, no request body; headers that carry credentials
+        # (Cookie, Authorization, X-Forwarded-For) are left out.
+        send_default_pii=False,
+        # Errors only: no performance tracing, which would cost every request.
+        traces_sample_rate=None,
+        before_send=request_id_tag,
+        **options,
+    )
