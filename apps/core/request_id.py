@@ -87,9 +87,7 @@ class AsgiRequestContext:
 
     async def __call__(self, scope, receive, send):
         kind = scope["type"]
-        if kind not in ("http", "websocket") or (
-            kind == "http" and scope["path"] in PROBE_PATHS
-        ):
+        if kind not in ("http", "websocket") or (kind == "http" and scope["path"] in PROBE_PATHS):
             return await self.app(scope, receive, send)
         fields = {
             "request_id": request_id_valid(scope_header(scope, b"x-request-id")),

@@ -62,7 +62,7 @@ LOGGING = {
             "callback": lambda record: (
                 not (isinstance(record.args, dict) and record.args.get("path") in PROBE_PATHS)
             ),
-        }
+        },
     },
     "loggers": {
         **LOGGING["loggers"],

@@ -43,9 +43,7 @@ def sentry_events():
         transport=LocalTransport,
     ):
         yield lambda: [
-            event
-            for envelope in LocalTransport.sent
-            if (event := envelope.get_event()) is not None
+            event for envelope in LocalTransport.sent if (event := envelope.get_event()) is not None
         ]
 
 

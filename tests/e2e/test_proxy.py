@@ -205,7 +205,7 @@ def test_a_trusted_proxy_s_request_id_is_kept(second_nginx, path):
     theirs = f"lb-{uuid.uuid4()}"
     assert get(path, headers={"X-Request-ID": theirs})["headers"]["x-request-id"] == theirs
     # Not the shape of an id (spaces, quotes, too long): nginx's own instead.
-    for odd in ('a b', 'a"b', "x" * 129):
+    for odd in ("a b", 'a"b', "x" * 129):
         sent = get(path, headers={"X-Request-ID": odd})["headers"]["x-request-id"]
         assert NGINX_ID.fullmatch(sent), (odd, sent)
 
