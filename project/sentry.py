@@ -20,11 +20,10 @@ def request_id_tag(event, hint):
     return event
 
 
-def sentry_init(*, dsn: str, release: str | None, environment: str, **options):
+def sentry_init(*, dsn: str, release: str | None, environment: str, **options) -> None:
     """sentry-sdk, with Django's integration (found by itself), for errors only.
-    `options` are more of sentry_sdk.init's (a test's transport). Returns
-    what sentry_sdk.init does: closing it turns Sentry off again."""
-    return sentry_sdk.init(
+    `options` are more of sentry_sdk.init's (a test's transport)."""
+    sentry_sdk.init(
         dsn=dsn,
         # The release: SENTRY_RELEASE (a version, a commit), so that an error
         # is tied to the code that raised it. None: sentry-sdk's own guess.

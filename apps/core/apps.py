@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.signals import request_finished
 
 
 class CoreConfig(AppConfig):
@@ -7,3 +8,10 @@ class CoreConfig(AppConfig):
     base template. project/ holds configuration; this holds the code it names."""
 
     name = "apps.core"
+
+    def ready(self):
+        # The request being served is in every log line until its response
+        # has gone (apps/core/request_id.py).
+        from .request_id import request_context_clear
+
+        request_finished.connect(request_context_clear, dispatch_uid="request_context_clear")

@@ -50,16 +50,15 @@ class ClientAddressMiddleware:
 class RequestIdMiddleware:
     """Every log line written while Django serves a request carries the
     request's id (X-Request-ID, from nginx), method, path and client address
-    (apps/core/request_id.py). Outermost but for ClientAddressMiddleware,
-    which production.py puts before it so that the address is the client's;
-    the context is cleared once the response leaves, because a Gunicorn
-    thread serves one request after another."""
+    (apps/core/request_id.py), until the response has gone
+    (request_context_clear). Outermost but for ClientAddressMiddleware,
+    which production.py puts before it so that the address is the client's."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        token = request_context.set(
+        request_context.set(
             {
                 "request_id": request_id_valid(request.META.get("HTTP_X_REQUEST_ID")),
                 "method": request.method,
@@ -67,7 +66,4 @@ class RequestIdMiddleware:
                 "client": request.META.get("REMOTE_ADDR"),
             }
         )
-        try:
-            return self.get_response(request)
-        finally:
-            request_context.reset(token)
+        return self.get_response(request)

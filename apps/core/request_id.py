@@ -6,7 +6,8 @@ and Daphne in X-Request-ID, and returns it in the response. Here:
 
 - `request_context` holds what the log lines of the request being served
   share (its id, method, path, client address), for as long as it is served:
-  an HTTP request (apps.core.middleware.RequestIdMiddleware, in Django) or a
+  an HTTP request (apps.core.middleware.RequestIdMiddleware, in Django,
+  until request_finished) or a
   WebSocket connection, from its handshake to its close (AsgiRequestContext
   below, around the whole ASGI application);
 - `RequestContextFilter`, on the log handler (LOGGING in
@@ -32,6 +33,14 @@ REQUEST_ID = re.compile(r"[0-9A-Za-z._:-]{1,128}")
 # The fields of the request being served, or None between requests. A dict
 # made once per request, so that a log line costs one lookup.
 request_context: ContextVar[dict | None] = ContextVar("request_context", default=None)
+
+
+def request_context_clear(**kwargs) -> None:
+    """On Django's request_finished (apps/core/apps.py): the response has
+    gone, and the thread may serve another request next. Not when
+    RequestIdMiddleware returns: Django logs a 4xx or 5xx answer
+    (django.request's "Not Found: ...") after the middleware have."""
+    request_context.set(None)
 
 
 def request_id_valid(value: str | None) -> str | None:

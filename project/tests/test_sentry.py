@@ -6,6 +6,7 @@ import json
 from typing import ClassVar
 
 import pytest
+import sentry_sdk
 from django.http import HttpResponse
 from django.urls import path
 from sentry_sdk.transport import Transport
@@ -35,16 +36,21 @@ class LocalTransport(Transport):
 
 @pytest.fixture
 def sentry_events():
+    """Sentry on, as base.py turns it on, sending to LocalTransport; off after."""
     LocalTransport.sent = []
-    with sentry_init(
+    sentry_init(
         dsn="https://public@sentry.invalid/1",
         release="1.2.3",
         environment="test",
         transport=LocalTransport,
-    ):
+    )
+    try:
         yield lambda: [
             event for envelope in LocalTransport.sent if (event := envelope.get_event()) is not None
         ]
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.get_global_scope().set_client(None)
 
 
 @pytest.mark.urls(__name__)

@@ -4,11 +4,22 @@ path, nginx included, is in tests/e2e/test_logs.py."""
 
 import logging
 
+import pytest
+
+from django.core.signals import request_finished
 from django.http import HttpResponse
 from django.test import RequestFactory
 
 from apps.core.middleware import RequestIdMiddleware
 from apps.core.request_id import AsgiRequestContext, RequestContextFilter, request_context
+
+
+@pytest.fixture(autouse=True)
+def no_request_left_over():
+    """Each test starts, and leaves, with no request being served."""
+    request_context.set(None)
+    yield
+    request_context.set(None)
 
 
 def record(**extra) -> logging.LogRecord:
@@ -57,10 +68,12 @@ def test_the_middleware_sets_the_request_s_fields_while_it_is_served():
 
     request = RequestFactory().get("/page/", HTTP_X_REQUEST_ID="0123abcd", REMOTE_ADDR="192.0.2.9")
     RequestIdMiddleware(view)(request)
-    assert seen == [
-        {"request_id": "0123abcd", "method": "GET", "path": "/page/", "client": "192.0.2.9"}
-    ]
-    # Cleared after: the thread's next request starts with nothing.
+    fields = {"request_id": "0123abcd", "method": "GET", "path": "/page/", "client": "192.0.2.9"}
+    assert seen == [fields]
+    # Still there for Django's own line about the answer, written after the
+    # middleware; cleared once the response has gone.
+    assert request_context.get() == fields
+    request_finished.send(sender=None)
     assert request_context.get() is None
 
 
