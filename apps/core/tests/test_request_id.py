@@ -5,7 +5,6 @@ path, nginx included, is in tests/e2e/test_logs.py."""
 import logging
 
 import pytest
-
 from django.core.signals import request_finished
 from django.http import HttpResponse
 from django.test import RequestFactory
