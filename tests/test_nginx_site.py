@@ -47,6 +47,20 @@ def test_nginx_refuses_to_start_with_a_bad_upload_limit(tmp_path, value):
     assert "UPLOAD_MAX_MB must be a whole number of megabytes" in result.stderr
 
 
+# --- The access log's format: LOG_FORMAT, as the apps' ---------------------------
+
+
+def test_nginx_logs_as_log_format_says(tmp_path):
+    assert site_value(tmp_path, "NGINX_LOG_FORMAT").stdout == "json\n"
+    assert site_value(tmp_path, "NGINX_LOG_FORMAT", LOG_FORMAT="text").stdout == "text\n"
+
+
+def test_nginx_refuses_to_start_with_an_unknown_log_format(tmp_path):
+    result = site_value(tmp_path, "NGINX_LOG_FORMAT", LOG_FORMAT="xml")
+    assert result.returncode != 0
+    assert "LOG_FORMAT must be json or text, not 'xml'" in result.stderr
+
+
 # --- HSTS: one value, from HSTS_MAX_AGE and HSTS_PRELOAD, for nginx and Django --
 
 # The header Django's SecurityMiddleware sends on an HTTPS request, with the
