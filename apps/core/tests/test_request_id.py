@@ -58,6 +58,7 @@ def test_django_s_status_code_is_the_schema_s_status():
     assert line.status == 404
 
 
+@pytest.mark.django_db  # request_finished's other receivers close database connections
 def test_the_middleware_sets_the_request_s_fields_while_it_is_served():
     seen = []
 
