@@ -96,6 +96,58 @@ def test_every_network_policy_selects_a_workload(docs):
             ]
 
 
+# --- Monitoring (components/monitoring) -----------------------------------------
+
+# The scrape jobs the alerting rules read (tests/monitoring/).
+METRICS_JOBS = {"web", "asgi"}
+
+
+def allows_prometheus(docs, workload: str, port: int) -> bool:
+    """A NetworkPolicy selecting this workload alone lets pods of another
+    namespace (Prometheus's) reach this port."""
+    return any(
+        matching(docs, doc["spec"]["podSelector"]["matchLabels"]) == [workload]
+        and any(
+            any("namespaceSelector" in peer for peer in rule.get("from", []))
+            and port in {entry["port"] for entry in rule.get("ports", [])}
+            for rule in doc["spec"].get("ingress", [])
+        )
+        for doc in docs
+        if doc["kind"] == "NetworkPolicy" and doc["spec"]["podSelector"]
+    )
+
+
+def test_every_pod_monitor_scrapes_one_workload_on_a_port_it_declares(docs):
+    """The port by name on the workload's container, its job one the rules
+    read, and a NetworkPolicy that lets Prometheus through to it."""
+    jobs = set()
+    for doc in docs:
+        if doc["kind"] != "PodMonitor":
+            continue
+        (workload,) = matching(docs, doc["spec"]["selector"]["matchLabels"])
+        kind, name = workload.split("/")
+        template = pod_template(by_name(docs, kind, name))
+        jobs.add(template["metadata"]["labels"][doc["spec"]["jobLabel"]])
+        ports = {
+            port["name"]: port["containerPort"]
+            for container in template["spec"]["containers"]
+            for port in container.get("ports", [])
+        }
+        for endpoint in doc["spec"]["podMetricsEndpoints"]:
+            assert endpoint["port"] in ports, (doc["metadata"]["name"], endpoint["port"])
+            assert allows_prometheus(docs, workload, ports[endpoint["port"]]), workload
+    assert jobs in (set(), METRICS_JOBS)
+
+
+def test_no_service_exposes_the_metrics_port(docs):
+    """Prometheus scrapes each pod itself; a Service would put the metrics
+    next to what the pods serve, where nginx or an Ingress could pass them on."""
+    for doc in docs:
+        if doc["kind"] == "Service":
+            for port in doc["spec"]["ports"]:
+                assert port.get("targetPort") != "metrics" and port["port"] != 9100, doc
+
+
 # --- Probes ----------------------------------------------------------------------
 
 NGINX_TEMPLATE = (BASE_DIR / "nginx/default.conf.template").read_text()

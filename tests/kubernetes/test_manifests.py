@@ -5,17 +5,28 @@ import re
 import subprocess
 
 import kubernetes_validate
+import pydantic
 import pytest
+from cloudcoil.models.prometheus_operator import v1 as prometheus_operator
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, all_versions
 
 from .conftest import KUBERNETES_DIR, OVERLAYS, tool
 
 # Kinds of custom resources (the Gateway API's), which have no schema in
-# kubernetes-validate. Any other kind without one is a typo or a wrong
-# apiVersion, and fails (the kubernetes-validate command only warns).
+# kubernetes-validate and none this project can ship: not validated. Any
+# other kind without a schema is a typo or a wrong apiVersion, and fails (the
+# kubernetes-validate command only warns).
 CUSTOM_KINDS = {
     ("gateway.networking.k8s.io/v1", "Gateway"),
     ("gateway.networking.k8s.io/v1", "HTTPRoute"),
+}
+# The Prometheus Operator's kinds (components/monitoring/): validated against
+# models generated from the operator's CRDs (cloudcoil-models-prometheus-
+# operator), with unknown fields refused as --strict refuses them. The rules
+# inside the PrometheusRule are promtool's to check (tests/monitoring/).
+OPERATOR_KINDS = {
+    ("monitoring.coreos.com/v1", "PodMonitor"): prometheus_operator.PodMonitor,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): prometheus_operator.PrometheusRule,
 }
 
 
@@ -38,6 +49,9 @@ def test_overlay_renders_the_whole_stack(rendered, overlay):
         assert {("Deployment", "db"), ("Deployment", "redis")} <= names
     else:
         assert {("Ingress", "django-reference"), ("HTTPRoute", "django-reference")} <= names
+        # components/monitoring
+        assert {("PodMonitor", "web"), ("PodMonitor", "asgi")} <= names
+        assert ("PrometheusRule", "django-reference") in names
 
 
 def test_validation_covers_the_three_newest_versions():
@@ -53,6 +67,13 @@ def test_every_object_validates_strictly(rendered, overlay, version):
     errors = []
     for doc in rendered[overlay]:
         what = f"{doc['kind']} {doc['metadata']['name']}"
+        model = OPERATOR_KINDS.get((doc["apiVersion"], doc["kind"]))
+        if model:
+            try:
+                model.model_validate(doc, extra="forbid")
+            except pydantic.ValidationError as error:
+                errors.append(f"{what}: {error}")
+            continue
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except SchemaNotFoundError:
