@@ -31,6 +31,8 @@ class Plan:
     broadcasts_per_round: int
     idle_connections: int
     idle_hold_seconds: float
+    mix_rate: float  # 9: requests a second, offered to both sides alike
+    mix_slow_every: int  # 9: one request in this many waits on I/O
 
 
 FULL = Plan(
@@ -43,6 +45,11 @@ FULL = Plan(
     broadcasts_per_round=40,
     idle_connections=10_000,
     idle_hold_seconds=60,
+    # A third or so of what this stack serves of the page on two cores, and
+    # two slow requests a second: the common default's one worker is then
+    # busy about two thirds of the time, so it keeps up, with a queue.
+    mix_rate=100,
+    mix_slow_every=50,
 )
 QUICK = Plan(
     rounds=2,
@@ -53,6 +60,8 @@ QUICK = Plan(
     broadcasts_per_round=3,
     idle_connections=200,
     idle_hold_seconds=3,
+    mix_rate=50,
+    mix_slow_every=10,
 )
 
 STARTED = time.monotonic()
@@ -62,6 +71,8 @@ CGROUP = Path("/host/cgroup")
 # visitor's session and renders a template, and a public one.
 PAGE = "/bench/page/"
 PUBLIC_PAGE = "/bench/public/"
+# A page that waits 200 ms on I/O, as one calling an external API would.
+SLOW_PAGE = "/bench/slow/"
 
 
 def progress(text: str) -> None:
@@ -99,15 +110,65 @@ class Stack:
     def cpu_seconds(self) -> float:
         """CPU time used so far by every container of the stack, the load
         generator (this container) excepted."""
-        total = 0.0
+        return sum(self.cpu_seconds_by_service().values())
+
+    def cpu_seconds_by_service(self) -> dict[str, float]:
+        """The same, per compose service (replicas together)."""
+        by_service: dict[str, float] = {}
         for container in self.containers():
             path = self.cgroup_file(container, "cpuacct", "cpuacct.usage", "cpu.stat")
             text = path.read_text()
             if path.name == "cpu.stat":  # "usage_usec N" among other lines
-                total += int(text.split("usage_usec")[1].split()[0]) / 1e6
+                seconds = int(text.split("usage_usec")[1].split()[0]) / 1e6
             else:
-                total += int(text) / 1e9
-        return total
+                seconds = int(text) / 1e9
+            service = container.labels["com.docker.compose.service"]
+            by_service[service] = by_service.get(service, 0.0) + seconds
+        return by_service
+
+    def cpu_limits(self) -> dict[str, str]:
+        """Each long-running service's CPU limit, as Docker was given it."""
+        limits = {}
+        for container in self.containers():
+            service = container.labels["com.docker.compose.service"]
+            nano = container.attrs["HostConfig"].get("NanoCpus") or 0
+            quota = container.attrs["HostConfig"].get("CpuQuota") or 0
+            period = container.attrs["HostConfig"].get("CpuPeriod") or 100_000
+            cpus = nano / 1e9 if nano else quota / period if quota > 0 else None
+            limits[service] = f"{cpus:g}" if cpus else "none"
+        return limits
+
+    def start_healthy(self, service: str, *, timeout: float = 90) -> None:
+        """Start a service's created containers and wait until Docker says
+        they are healthy."""
+        containers = self.docker.containers.list(
+            all=True,
+            filters={
+                "label": [
+                    f"com.docker.compose.project={self.project}",
+                    f"com.docker.compose.service={service}",
+                ]
+            },
+        )
+        if not containers:
+            raise RuntimeError(f"no {service} container: bench/run.sh creates it")
+        for container in containers:
+            container.start()
+        deadline = time.monotonic() + timeout
+        while True:
+            states = []
+            for container in containers:
+                container.reload()
+                states.append(container.attrs["State"].get("Health", {}).get("Status"))
+            if all(state == "healthy" for state in states):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{service} not healthy after {timeout:.0f} s: {states}")
+            time.sleep(0.5)
+
+    def stop(self, service: str) -> None:
+        for container in self.containers(service):
+            container.stop(timeout=5)
 
     def memory_bytes(self, service: str) -> int:
         """Memory in use by a service's containers, as `docker stats` counts it:
@@ -122,6 +183,27 @@ class Stack:
         return total
 
 
+def machine(stack: Stack) -> dict:
+    """The machine and the limits the stack runs under, for the report: a
+    figure is only comparable with figures from the same of both."""
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": memory_kib / 1024**2,
+        "load_before": os.getloadavg()[0],
+        "cpu_limits": stack.cpu_limits(),
+    }
+
+
 def addresses(service: str, port: int) -> list[tuple[str, int]]:
     """Every replica of a service, as Docker's DNS lists them."""
     found = {info[4][0] for info in socket.getaddrinfo(service, port, type=socket.SOCK_STREAM)}
@@ -131,11 +213,21 @@ def addresses(service: str, port: int) -> list[tuple[str, int]]:
 # --- comparisons ----------------------------------------------------------------
 
 
+def numbers(run: dict) -> list[str]:
+    """The keys of a round's plain figures (not errors, not breakdowns)."""
+    return [k for k, v in run.items() if isinstance(v, int | float) and k != "errors"]
+
+
 def side_summary(runs: list[dict]) -> dict:
     """The medians of one side's rounds, and every round's numbers."""
-    keys = [k for k in runs[0] if isinstance(runs[0][k], int | float)]
-    summary = {k: statistics.median(run[k] for run in runs) for k in keys}
+    summary = {k: statistics.median(run[k] for run in runs) for k in numbers(runs[0])}
     summary["errors"] = sum(run.get("errors", 0) for run in runs)
+    if "cpu_ms_by_service" in runs[0]:
+        services = sorted({s for run in runs for s in run["cpu_ms_by_service"]})
+        summary["cpu_ms_by_service"] = {
+            s: statistics.median(run["cpu_ms_by_service"].get(s, 0.0) for run in runs)
+            for s in services
+        }
     summary["rounds"] = runs
     return summary
 
@@ -151,28 +243,36 @@ def alternate(plan: Plan, label: str, sides: dict, measure) -> dict:
         for name in order:
             result = measure(sides[name])
             runs[name].append(result)
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "errors")
+            shown = ", ".join(f"{k} {result[k]:.4g}" for k in numbers(result))
             progress(f"{label} round {round_number + 1}/{plan.rounds}: {name}: {shown}")
     a, b = names
     ratios = {
         key: statistics.median(ra[key] / rb[key] for ra, rb in zip(runs[a], runs[b], strict=True))
-        for key in runs[a][0]
-        if key != "errors"
+        for key in numbers(runs[a][0])
     }
     return {"sides": {name: side_summary(runs[name]) for name in names}, "ratios": ratios}
 
 
+def cpu_by_service_ms(before: dict, after: dict, requests: int) -> dict[str, float]:
+    """CPU milliseconds per request of each service between two readings."""
+    return {
+        service: (after[service] - before.get(service, 0.0)) * 1000 / max(requests, 1)
+        for service in sorted(after)
+    }
+
+
 def http_measure(stack: Stack, plan: Plan):
     def measure(url: str) -> dict:
-        cpu_before = stack.cpu_seconds()
+        cpu_before = stack.cpu_seconds_by_service()
         result = loads.wrk(url, seconds=plan.http_seconds)
-        cpu = stack.cpu_seconds() - cpu_before
+        cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), result.requests)
         return {
             "rate": result.rate,
             "p50_ms": result.p50_ms,
             "p99_ms": result.p99_ms,
-            "cpu_s_per_1k": cpu / max(result.requests, 1) * 1000,
+            "cpu_s_per_1k": sum(cpu.values()),
             "errors": result.errors,
+            "cpu_ms_by_service": cpu,
         }
 
     return measure
@@ -182,6 +282,35 @@ def http_compare(stack: Stack, plan: Plan, label: str, sides: dict[str, str]) ->
     for url in sides.values():  # warm up: connections, caches, lazy imports
         loads.wrk(url, seconds=1)
     return alternate(plan, label, sides, http_measure(stack, plan))
+
+
+def mix_compare(stack: Stack, plan: Plan) -> dict:
+    """9: fast page views with a few slow ones among them, at the same fixed
+    rate on both sides."""
+
+    def measure(address) -> dict:
+        cpu_before = stack.cpu_seconds_by_service()
+        result = asyncio.run(
+            loads.paced(
+                address,
+                fast_path=PAGE,
+                slow_path=SLOW_PAGE,
+                rate=plan.mix_rate,
+                slow_every=plan.mix_slow_every,
+                seconds=plan.http_seconds,
+            )
+        )
+        cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), result.requests)
+        return {
+            **asdict(result),
+            "cpu_s_per_1k": sum(cpu.values()),
+            "cpu_ms_by_service": cpu,
+        }
+
+    sides = {"this project": ("nginx", 8080), "common default": ("nginx-default", 8080)}
+    for host, port in sides.values():  # warm up: connections, caches, lazy imports
+        loads.wrk(f"http://{host}:{port}{PAGE}", seconds=1)
+    return alternate(plan, "9 mix", sides, measure)
 
 
 def echo_compare(stack: Stack, plan: Plan) -> dict:
@@ -282,10 +411,17 @@ def main() -> int:
     stack = Stack()
     progress(f"{'quick' if quick else 'full'} run against compose project {stack.project}")
     nginx = "http://nginx:8080"
-    results: dict = {"quick": quick, "plan": asdict(plan)}
     # BENCH_SCENARIOS=2,4 runs only those (to try a change quickly); the report
-    # then says which figures are missing.
-    only = set(os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8").split(","))
+    # then shows the others' figures as missing, and the run fails only if a
+    # figure of those asked for is.
+    asked = os.environ.get("BENCH_SCENARIOS") or ",".join(report.SCENARIOS)
+    only = {s.strip() for s in asked.split(",")}
+    results: dict = {
+        "quick": quick,
+        "plan": asdict(plan),
+        "scenarios": sorted(only),
+        "machine": machine(stack),
+    }
 
     if only & {"1", "3"}:
         progress("1 and 3: the static file (the floor) and the public page, through nginx")
@@ -314,6 +450,26 @@ def main() -> int:
                 "common default": f"http://nginx-default:8080{PAGE}",
             },
         )
+    if "9" in only:
+        progress(
+            f"9: the page at {plan.mix_rate:g} req/s, one request in {plan.mix_slow_every} "
+            f"waiting {SLOW_PAGE}: this project and the common default"
+        )
+        results["mix"] = mix_compare(stack, plan)
+    if "10" in only:
+        progress("10: the page with logs and metrics as shipped, and with both off")
+        stack.start_healthy("web-quiet")
+        stack.start_healthy("nginx-quiet")
+        try:
+            results["observability"] = http_compare(
+                stack,
+                plan,
+                "10",
+                {"as shipped": f"{nginx}{PAGE}", "metrics off, text logs": f"http://nginx-quiet:8080{PAGE}"},
+            )
+        finally:
+            stack.stop("nginx-quiet")
+            stack.stop("web-quiet")
     if "5" in only:
         progress("5: WebSocket echo through nginx and straight to Daphne")
         results["echo"] = echo_compare(stack, plan)
@@ -323,12 +479,13 @@ def main() -> int:
     if "7" in only:
         results["idle"] = asyncio.run(idle_hold(stack, plan))
     cold = [float(s) for s in os.environ.get("COLD_START_SECONDS", "").split()]
+    results["machine"]["load_after"] = os.getloadavg()[0]
     results["cold_start"] = {"seconds": statistics.median(cold) if cold else None, "rounds": cold}
 
     written = report.write(results, "/results")
     progress("report: " + ", ".join(written))
     print(Path("/results/report.md").read_text())
-    missing = report.missing_figures("/results")
+    missing = report.missing_figures("/results", only)
     if missing:
         print("figures missing from the report: " + ", ".join(missing), file=sys.stderr)
         return 1
