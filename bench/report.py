@@ -242,6 +242,7 @@ def machine_lines(machine: dict | None) -> list[str]:
 
 # The comparisons whose rounds read each container's CPU, and what they are.
 CPU_BREAKDOWNS = {
+    "profile": "the page, while py-spy samples Gunicorn (BENCH_PROFILE=1)",
     "tuning": "4, the page",
     "proxy": "2, the page",
     "mix": "9, the mixed load",
@@ -274,6 +275,49 @@ def cpu_breakdown_lines(results: dict) -> list[str]:
     return ["## Where the CPU goes", "", *lines] if lines else []
 
 
+def profile_lines(results: dict) -> list[str]:
+    """BENCH_PROFILE=1: the share of the Gunicorn workers' samples in each part
+    of the request's path, and that share of web's CPU per request."""
+    found = results.get("profile", {}).get("sides")
+    if not found:
+        return []
+    names = list(found)
+    web_ms = {
+        name: side["cpu_ms_by_service"].get("web" if name == "this project" else "web-default", 0)
+        for name, side in found.items()
+    }
+    lines = [
+        "## Where Gunicorn's CPU goes (py-spy)",
+        "",
+        "Share of the workers' samples passing through each part (parts nest, so "
+        "shares overlap), and that share of web's CPU ms per request. Collapsed "
+        "stacks, for flame graphs: profile-*.txt.",
+        "",
+        "| part | " + " | ".join(names) + " |",
+        "| --- |" + " --- |" * len(names),
+    ]
+    for part in found[names[0]]["profile"]["parts"]:
+        cells = [
+            f"{found[n]['profile']['parts'][part]:.0%} ({found[n]['profile']['parts'][part] * web_ms[n]:.2f} ms)"
+            for n in names
+        ]
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
+    lines.append("| web, CPU ms per request (cgroup) | " + " | ".join(f"{web_ms[n]:.2f}" for n in names) + " |")
+    lines.append("")
+    idle = results["profile"].get("idle_ms_per_s", {})
+    if idle:
+        lines += [
+            "With no request at all, each container's CPU ms a second (health checks, "
+            "polling, timers): " + ", ".join(f"{s} {ms:.1f}" for s, ms in idle.items()) + ".",
+            "",
+        ]
+    for name in names:
+        lines += [f"Most CPU in the function itself, {name}:", ""]
+        lines += [f"- {share:.1%} `{frame}`" for frame, share in found[name]["profile"]["top_self"]]
+        lines.append("")
+    return lines
+
+
 def markdown(results: dict) -> str:
     mode = "quick (every scenario briefly: figures show the harness works, not the stack)"
     lines = [
@@ -299,7 +343,7 @@ def markdown(results: dict) -> str:
             f"| {figure.scenario} | {figure.name} | {shown} | {figure.goal} | {verdict} | "
             f"{figure.numbers(results)} |"
         )
-    lines += ["", *cpu_breakdown_lines(results), "![chart](chart.png)", ""]
+    lines += ["", *cpu_breakdown_lines(results), *profile_lines(results), "![chart](chart.png)", ""]
     return "\n".join(lines)
 
 

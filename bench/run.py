@@ -19,6 +19,7 @@ from pathlib import Path
 import docker
 import loads
 import report
+import spy_summary
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Plan:
     idle_hold_seconds: float
     mix_rate: float  # 9: requests a second, offered to both sides alike
     mix_slow_every: int  # 9: one request in this many waits on I/O
+    mix_seconds: float  # 9: one side's round
 
 
 FULL = Plan(
@@ -45,11 +47,16 @@ FULL = Plan(
     broadcasts_per_round=40,
     idle_connections=10_000,
     idle_hold_seconds=60,
-    # A third or so of what this stack serves of the page on two cores, and
-    # two slow requests a second: the common default's one worker is then
-    # busy about two thirds of the time, so it keeps up, with a queue.
-    mix_rate=100,
-    mix_slow_every=50,
+    # One slow request a second among 39 fast ones: the common default's one
+    # worker is then busy about half the time (200 ms on the slow one, 39
+    # pages at 3-8 ms), so it keeps up, and only its tail shows the wait.
+    # Well under what it serves flat out (100-370 req/s here), so that a
+    # busy machine does not overload it and turn the tail into a queue that
+    # grows without bound.
+    mix_rate=40,
+    mix_slow_every=40,
+    # 780 fast requests a round: a p99 of more than a handful of them.
+    mix_seconds=20,
 )
 QUICK = Plan(
     rounds=2,
@@ -60,8 +67,9 @@ QUICK = Plan(
     broadcasts_per_round=3,
     idle_connections=200,
     idle_hold_seconds=3,
-    mix_rate=50,
+    mix_rate=40,
     mix_slow_every=10,
+    mix_seconds=3,
 )
 
 STARTED = time.monotonic()
@@ -297,7 +305,7 @@ def mix_compare(stack: Stack, plan: Plan) -> dict:
                 slow_path=SLOW_PAGE,
                 rate=plan.mix_rate,
                 slow_every=plan.mix_slow_every,
-                seconds=plan.http_seconds,
+                seconds=plan.mix_seconds,
             )
         )
         cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), result.requests)
@@ -311,6 +319,58 @@ def mix_compare(stack: Stack, plan: Plan) -> dict:
     for host, port in sides.values():  # warm up: connections, caches, lazy imports
         loads.wrk(f"http://{host}:{port}{PAGE}", seconds=1)
     return alternate(plan, "9 mix", sides, measure)
+
+
+def profile_side(stack: Stack, service: str, url: str, seconds: float) -> dict:
+    """Load `url` with wrk while py-spy samples `service`'s Gunicorn (a sidecar
+    of the bench image in its process namespace, with SYS_PTRACE, which the
+    stack's own containers never get), and read every container's CPU."""
+    target = stack.containers(service)[0]
+    sidecar = stack.docker.containers.run(
+        stack.me.image.id,
+        ["python", "spy.py", str(int(seconds))],
+        pid_mode=f"container:{target.id}",
+        cap_add=["SYS_PTRACE"],
+        network_mode="none",
+        # Not the stack's: the image's compose labels would make its CPU count.
+        labels={"com.docker.compose.project": f"{stack.project}-profiler"},
+        detach=True,
+    )
+    try:
+        cpu_before = stack.cpu_seconds_by_service()
+        result = loads.wrk(url, seconds=seconds + 1)
+        cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), result.requests)
+        if sidecar.wait(timeout=60)["StatusCode"] != 0:
+            raise RuntimeError("py-spy failed: " + sidecar.logs(stdout=False).decode()[-2000:])
+        collapsed = sidecar.logs(stderr=False).decode()
+    finally:
+        sidecar.remove(force=True)
+    return {
+        "rate": result.rate,
+        "cpu_ms_by_service": cpu,
+        "profile": spy_summary.summary(collapsed),
+        "collapsed": collapsed,
+    }
+
+
+def profile_compare(stack: Stack, plan: Plan) -> dict:
+    """Where the CPU goes on the page, each side sampled once (BENCH_PROFILE=1)."""
+    sides = {
+        "this project": ("web", f"http://nginx:8080{PAGE}"),
+        "common default": ("web-default", f"http://nginx-default:8080{PAGE}"),
+    }
+    # What the stack spends with no request at all (health checks, nginx's
+    # follower polling /readyz, Redis' and PostgreSQL's timers): CPU ms a second.
+    before = stack.cpu_seconds_by_service()
+    time.sleep(plan.http_seconds)
+    idle = cpu_by_service_ms(before, stack.cpu_seconds_by_service(), 1)
+    idle = {service: ms / plan.http_seconds for service, ms in idle.items()}
+    found = {}
+    for name, (service, url) in sides.items():
+        loads.wrk(url, seconds=1)  # warm up
+        found[name] = profile_side(stack, service, url, plan.http_seconds)
+        progress(f"profile: {name}: {found[name]['profile']['samples']} samples")
+    return {"sides": found, "idle_ms_per_s": idle}
 
 
 def echo_compare(stack: Stack, plan: Plan) -> dict:
@@ -470,6 +530,12 @@ def main() -> int:
         finally:
             stack.stop("nginx-quiet")
             stack.stop("web-quiet")
+    if os.environ.get("BENCH_PROFILE") == "1":
+        progress("profile: the page under load, py-spy in Gunicorn, every container's CPU")
+        results["profile"] = profile_compare(stack, plan)
+        for name, side in results["profile"]["sides"].items():
+            slug = name.replace(" ", "-")
+            Path(f"/results/profile-{slug}.txt").write_text(side.pop("collapsed"))
     if "5" in only:
         progress("5: WebSocket echo through nginx and straight to Daphne")
         results["echo"] = echo_compare(stack, plan)

@@ -6,6 +6,7 @@
 #   BENCH_QUICK=1     every scenario briefly (the smoke test in `make test`)
 #   BENCH_PROJECT     the compose project name (default: <folder>-bench)
 #   BENCH_SCENARIOS   only these scenarios, e.g. 2,4 (to try a change quickly)
+#   BENCH_PROFILE=1   also sample Gunicorn with py-spy on the page, both sides (profile-*.txt)
 #   BENCH_COLD_ROUNDS how many cold starts to time (default: 3, quick: 1)
 #   BENCH_RESULTS     where the report goes, inside the project (default: bench-results)
 set -o errexit -o nounset -o pipefail
