@@ -297,12 +297,14 @@ def profile_lines(results: dict) -> list[str]:
         "| --- |" + " --- |" * len(names),
     ]
     for part in found[names[0]]["profile"]["parts"]:
+        shares = [found[n]["profile"]["parts"][part] for n in names]
         cells = [
-            f"{found[n]['profile']['parts'][part]:.0%} ({found[n]['profile']['parts'][part] * web_ms[n]:.2f} ms)"
-            for n in names
+            f"{share:.0%} ({share * web_ms[n]:.2f} ms)"
+            for n, share in zip(names, shares, strict=True)
         ]
         lines.append(f"| {part} | " + " | ".join(cells) + " |")
-    lines.append("| web, CPU ms per request (cgroup) | " + " | ".join(f"{web_ms[n]:.2f}" for n in names) + " |")
+    web_cells = " | ".join(f"{web_ms[n]:.2f}" for n in names)
+    lines.append(f"| web, CPU ms per request (cgroup) | {web_cells} |")
     lines.append("")
     idle = results["profile"].get("idle_ms_per_s", {})
     if idle:

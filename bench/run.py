@@ -525,7 +525,10 @@ def main() -> int:
                 stack,
                 plan,
                 "10",
-                {"as shipped": f"{nginx}{PAGE}", "metrics off, text logs": f"http://nginx-quiet:8080{PAGE}"},
+                {
+                    "as shipped": f"{nginx}{PAGE}",
+                    "metrics off, text logs": f"http://nginx-quiet:8080{PAGE}",
+                },
             )
         finally:
             stack.stop("nginx-quiet")

@@ -8,6 +8,7 @@ and its workers with py-spy for a few seconds and prints the collapsed stacks
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 
@@ -30,15 +31,13 @@ def gunicorn_master() -> int:
     return masters[0]
 
 
-seconds = sys.argv[1]
-output = Path("/tmp/stacks.txt")
-subprocess.run(  # noqa: S603 (fixed command; only numbers vary)
-    [
-        "py-spy", "record", "--pid", str(gunicorn_master()), "--subprocesses",
-        "--nonblocking", "--rate", "200", "--duration", seconds,
-        "--format", "raw", "--output", str(output),
-    ],
-    check=True,
-    stdout=subprocess.DEVNULL,
-)
-sys.stdout.write(output.read_text())
+seconds = str(int(sys.argv[1]))
+with tempfile.TemporaryDirectory() as folder:
+    output = Path(folder) / "stacks.txt"
+    # A fixed command; only numbers vary. --nonblocking: the workers are not
+    # paused for each sample, so the page runs at its usual pace.
+    command = ["py-spy", "record", "--pid", str(gunicorn_master()), "--subprocesses"]
+    command += ["--nonblocking", "--rate", "200", "--duration", seconds]
+    command += ["--format", "raw", "--output", str(output)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+    sys.stdout.write(output.read_text())

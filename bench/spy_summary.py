@@ -44,8 +44,9 @@ def summary(collapsed: str, *, top: int = 12) -> dict:
             elif any(marker in frame for frame in frames):
                 parts[name] += samples
         self_time[frames[-1]] += samples
+    total = max(total, 1)
     return {
         "samples": total,
-        "parts": {name: parts[name] / total if total else 0.0 for name, _ in PARTS},
-        "top_self": [(frame, n / total) for frame, n in self_time.most_common(top)] if total else [],
+        "parts": {name: parts[name] / total for name, _ in PARTS},
+        "top_self": [(frame, n / total) for frame, n in self_time.most_common(top)],
     }
