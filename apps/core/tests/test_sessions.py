@@ -79,3 +79,20 @@ def test_a_visit_that_does_not_use_the_session_writes_no_row(client):
     response = client.get("/plain/")
     assert "sessionid" not in response.cookies
     assert not Session.objects.exists()
+
+
+def test_a_first_visit_writes_its_session_with_no_lookup_of_its_key(
+    client, django_assert_num_queries
+):
+    with django_assert_num_queries(1) as captured:  # the INSERT, and nothing else
+        assert client.get("/count/").content == b"1"
+    assert captured.captured_queries[0]["sql"].startswith('INSERT INTO "django_session"')
+
+
+def test_a_new_key_that_is_taken_is_drawn_again(monkeypatch):
+    taken = saved_session(answer=1).session_key
+    keys = iter([taken, "a" * 32])
+    monkeypatch.setattr(SessionStore, "_get_new_session_key", lambda self: next(keys))
+    session = saved_session(answer=2)
+    assert session.session_key == "a" * 32
+    assert SessionStore(taken)["answer"] == 1  # the other visitor's, untouched
