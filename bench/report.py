@@ -345,6 +345,8 @@ def markdown(results: dict) -> str:
             f"| {figure.scenario} | {figure.name} | {shown} | {figure.goal} | {verdict} | "
             f"{figure.numbers(results)} |"
         )
+    for key, error in results.get("failed", {}).items():
+        lines.append(f"\n**{key} failed:** `{error}`")
     lines += ["", *cpu_breakdown_lines(results), *profile_lines(results), "![chart](chart.png)", ""]
     return "\n".join(lines)
 

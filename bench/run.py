@@ -340,7 +340,9 @@ def profile_side(stack: Stack, service: str, url: str, seconds: float) -> dict:
         cpu_before = stack.cpu_seconds_by_service()
         result = loads.wrk(url, seconds=seconds + 1)
         cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), result.requests)
-        if sidecar.wait(timeout=60)["StatusCode"] != 0:
+        # py-spy writes its stacks when the duration is over; on a busy machine
+        # that can take a while after wrk is done.
+        if sidecar.wait(timeout=seconds + 120)["StatusCode"] != 0:
             raise RuntimeError("py-spy failed: " + sidecar.logs(stdout=False).decode()[-2000:])
         collapsed = sidecar.logs(stderr=False).decode()
     finally:
@@ -370,7 +372,27 @@ def profile_compare(stack: Stack, plan: Plan) -> dict:
         loads.wrk(url, seconds=1)  # warm up
         found[name] = profile_side(stack, service, url, plan.http_seconds)
         progress(f"profile: {name}: {found[name]['profile']['samples']} samples")
+        # For flame graphs; the report keeps the summary.
+        collapsed = found[name].pop("collapsed")
+        Path(f"/results/profile-{name.replace(' ', '-')}.txt").write_text(collapsed)
     return {"sides": found, "idle_ms_per_s": idle}
+
+
+def observability_compare(stack: Stack, plan: Plan) -> dict:
+    """10: the page through the stack as shipped, and through the same web and
+    nginx with metrics off and plain-text logs (web-quiet, nginx-quiet: started
+    for this scenario alone)."""
+    stack.start_healthy("web-quiet")
+    stack.start_healthy("nginx-quiet")
+    try:
+        sides = {
+            "as shipped": f"http://nginx:8080{PAGE}",
+            "metrics off, text logs": f"http://nginx-quiet:8080{PAGE}",
+        }
+        return http_compare(stack, plan, "10", sides)
+    finally:
+        stack.stop("nginx-quiet")
+        stack.stop("web-quiet")
 
 
 def echo_compare(stack: Stack, plan: Plan) -> dict:
@@ -483,70 +505,56 @@ def main() -> int:
         "machine": machine(stack),
     }
 
+    def attempt(key: str, measure) -> None:
+        """One scenario's figures; a scenario that fails is noted in the report,
+        and the others still run and keep theirs."""
+        try:
+            results[key] = measure()
+        except Exception as error:
+            progress(f"{key} failed: {error!r}")
+            results.setdefault("failed", {})[key] = repr(error)
+
     if only & {"1", "3"}:
         progress("1 and 3: the static file (the floor) and the public page, through nginx")
-        results["public_vs_static"] = http_compare(
-            stack,
-            plan,
-            "1+3",
-            {"public page": f"{nginx}{PUBLIC_PAGE}", "static file": f"{nginx}{report.STATIC_FILE}"},
-        )
+        sides = {
+            "public page": f"{nginx}{PUBLIC_PAGE}",
+            "static file": f"{nginx}{report.STATIC_FILE}",
+        }
+        attempt("public_vs_static", lambda: http_compare(stack, plan, "1+3", sides))
     if "2" in only:
         progress("2: the page through nginx and straight to Gunicorn")
-        results["proxy"] = http_compare(
-            stack,
-            plan,
-            "2",
-            {"through nginx": f"{nginx}{PAGE}", "straight to Gunicorn": f"http://web:8000{PAGE}"},
-        )
+        sides = {
+            "through nginx": f"{nginx}{PAGE}",
+            "straight to Gunicorn": f"http://web:8000{PAGE}",
+        }
+        attempt("proxy", lambda: http_compare(stack, plan, "2", sides))
     if "4" in only:
         progress("4: the page, this project's configuration and the common default")
-        results["tuning"] = http_compare(
-            stack,
-            plan,
-            "4",
-            {
-                "this project": f"{nginx}{PAGE}",
-                "common default": f"http://nginx-default:8080{PAGE}",
-            },
-        )
+        sides = {
+            "this project": f"{nginx}{PAGE}",
+            "common default": f"http://nginx-default:8080{PAGE}",
+        }
+        attempt("tuning", lambda: http_compare(stack, plan, "4", sides))
     if "9" in only:
         progress(
             f"9: the page at {plan.mix_rate:g} req/s, one request in {plan.mix_slow_every} "
             f"waiting {SLOW_PAGE}: this project and the common default"
         )
-        results["mix"] = mix_compare(stack, plan)
+        attempt("mix", lambda: mix_compare(stack, plan))
     if "10" in only:
         progress("10: the page with logs and metrics as shipped, and with both off")
-        stack.start_healthy("web-quiet")
-        stack.start_healthy("nginx-quiet")
-        try:
-            results["observability"] = http_compare(
-                stack,
-                plan,
-                "10",
-                {
-                    "as shipped": f"{nginx}{PAGE}",
-                    "metrics off, text logs": f"http://nginx-quiet:8080{PAGE}",
-                },
-            )
-        finally:
-            stack.stop("nginx-quiet")
-            stack.stop("web-quiet")
+        attempt("observability", lambda: observability_compare(stack, plan))
     if os.environ.get("BENCH_PROFILE") == "1":
         progress("profile: the page under load, py-spy in Gunicorn, every container's CPU")
-        results["profile"] = profile_compare(stack, plan)
-        for name, side in results["profile"]["sides"].items():
-            slug = name.replace(" ", "-")
-            Path(f"/results/profile-{slug}.txt").write_text(side.pop("collapsed"))
+        attempt("profile", lambda: profile_compare(stack, plan))
     if "5" in only:
         progress("5: WebSocket echo through nginx and straight to Daphne")
-        results["echo"] = echo_compare(stack, plan)
+        attempt("echo", lambda: echo_compare(stack, plan))
     if "6" in only:
         progress(f"6: broadcast to {plan.broadcast_clients} clients, and raw Redis fan-out")
-        results["broadcast"] = asyncio.run(broadcast_compare(plan))
+        attempt("broadcast", lambda: asyncio.run(broadcast_compare(plan)))
     if "7" in only:
-        results["idle"] = asyncio.run(idle_hold(stack, plan))
+        attempt("idle", lambda: asyncio.run(idle_hold(stack, plan)))
     cold = [float(s) for s in os.environ.get("COLD_START_SECONDS", "").split()]
     results["machine"]["load_after"] = os.getloadavg()[0]
     results["cold_start"] = {"seconds": statistics.median(cold) if cold else None, "rounds": cold}

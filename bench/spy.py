@@ -37,7 +37,7 @@ with tempfile.TemporaryDirectory() as folder:
     # A fixed command; only numbers vary. --nonblocking: the workers are not
     # paused for each sample, so the page runs at its usual pace.
     command = ["py-spy", "record", "--pid", str(gunicorn_master()), "--subprocesses"]
-    command += ["--nonblocking", "--rate", "200", "--duration", seconds]
+    command += ["--nonblocking", "--rate", "100", "--duration", seconds]
     command += ["--format", "raw", "--output", str(output)]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
     sys.stdout.write(output.read_text())
