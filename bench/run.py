@@ -8,6 +8,7 @@ every scenario briefly; its figures only show that the harness works.
 """
 
 import asyncio
+import math
 import os
 import socket
 import statistics
@@ -254,11 +255,16 @@ def alternate(plan: Plan, label: str, sides: dict, measure) -> dict:
             shown = ", ".join(f"{k} {result[k]:.4g}" for k in numbers(result))
             progress(f"{label} round {round_number + 1}/{plan.rounds}: {name}: {shown}")
     a, b = names
-    ratios = {
-        key: statistics.median(ra[key] / rb[key] for ra, rb in zip(runs[a], runs[b], strict=True))
-        for key in numbers(runs[a][0])
-    }
+    ratios = {key: median_ratio(runs[a], runs[b], key) for key in numbers(runs[a][0])}
     return {"sides": {name: side_summary(runs[name]) for name in names}, "ratios": ratios}
+
+
+def median_ratio(a_runs: list[dict], b_runs: list[dict], key: str) -> float:
+    """The median of the per-round A/B ratios of `key`. A round where B is 0
+    (wrk got no answer within its 2 s timeout: an overloaded side) has no
+    ratio; with none left the figure is missing (NaN), not a crash."""
+    ratios = [a[key] / b[key] for a, b in zip(a_runs, b_runs, strict=True) if b[key]]
+    return statistics.median(ratios) if ratios else math.nan
 
 
 def cpu_by_service_ms(before: dict, after: dict, requests: int) -> dict[str, float]:
