@@ -51,9 +51,10 @@ echo "==> starting what the scenarios need (asgi with two replicas, the common-d
 "${compose[@]}" --profile bench up --detach --wait --quiet-pull --scale asgi=2 \
   nginx nginx-default >/dev/null 2>"$log" || { cat "$log"; exit 1; }
 # Scenario 10's quiet variant: created, not running; bench/run.py starts it
-# for that scenario alone.
-"${compose[@]}" --profile bench create --quiet-pull web-quiet nginx-quiet >/dev/null 2>"$log" \
-  || { cat "$log"; exit 1; }
+# for that scenario alone. --no-deps: what they depend on is up already, and
+# Compose would otherwise bring asgi back to one replica.
+"${compose[@]}" --profile bench up --no-start --no-deps --quiet-pull web-quiet nginx-quiet \
+  >/dev/null 2>"$log" || { cat "$log"; exit 1; }
 
 export BENCH_RESULTS=${BENCH_RESULTS:-bench-results}
 mkdir -p "$BENCH_RESULTS"
