@@ -7,6 +7,7 @@ numbers; bench/run.py alternates the sides and takes the medians.
 import asyncio
 import contextlib
 import json
+import math
 import re
 import statistics
 import subprocess
@@ -63,6 +64,92 @@ def wrk_parse(output: str) -> HttpResult:
     )
 
 
+@dataclass
+class PacedResult:
+    requests: int
+    offered_rate: float  # requests per second sent, on schedule
+    fast_p50_ms: float
+    fast_p99_ms: float
+    slow_p50_ms: float
+    slow_p99_ms: float
+    errors: int  # failed connections, and answers other than 2xx or 3xx
+
+
+async def http_get(pool: list, address: tuple[str, int], path: str) -> int:
+    """GET `path` on a kept-alive connection from `pool` (or a new one), read the
+    whole answer, put the connection back, and return the status."""
+    reader, writer = pool.pop() if pool else await asyncio.open_connection(*address)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+    status = int(head.split(None, 2)[1])
+    length = re.search(r"^content-length:\s*(\d+)", head, re.M)
+    if length:
+        await reader.readexactly(int(length[1]))
+    elif "transfer-encoding: chunked" in head:
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            await reader.readexactly(size + 2)
+        await reader.readuntil(b"\r\n")
+    if "connection: close" in head:
+        writer.close()
+    else:
+        pool.append((reader, writer))
+    return status
+
+
+async def paced(
+    address: tuple[str, int],
+    *,
+    fast_path: str,
+    slow_path: str,
+    rate: float,
+    slow_every: int,
+    seconds: float,
+) -> PacedResult:
+    """An open-loop load, as wrk2 sends it: `rate` requests a second, each sent
+    at its scheduled time whether or not earlier ones have been answered, one
+    in `slow_every` to `slow_path`, the rest to `fast_path`. A latency runs
+    from the scheduled time, not from when a connection was free, so a
+    server that falls behind is charged for the whole wait (no coordinated
+    omission)."""
+    pool: list = []
+    latencies: dict[bool, list[float]] = {True: [], False: []}
+    errors = 0
+
+    async def one(scheduled: float, slow: bool) -> None:
+        nonlocal errors
+        try:
+            status = await asyncio.wait_for(
+                http_get(pool, address, slow_path if slow else fast_path), timeout=30
+            )
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+            errors += 1
+            return
+        if status >= 400:
+            errors += 1
+        latencies[slow].append((time.perf_counter() - scheduled) * 1000)
+
+    count = int(rate * seconds)
+    started = time.perf_counter()
+    tasks = []
+    for index in range(count):
+        scheduled = started + index / rate
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        slow = index % slow_every == slow_every // 2
+        tasks.append(asyncio.create_task(one(scheduled, slow)))
+    await asyncio.gather(*tasks)
+    for _, writer in pool:
+        writer.close()
+    return PacedResult(
+        requests=count,
+        offered_rate=rate,
+        fast_p50_ms=percentile(latencies[False], 50),
+        fast_p99_ms=percentile(latencies[False], 99),
+        slow_p50_ms=percentile(latencies[True], 50),
+        slow_p99_ms=percentile(latencies[True], 99),
+        errors=errors,
+    )
+
+
 # --- WebSockets ---------------------------------------------------------------
 
 
@@ -111,6 +198,8 @@ async def ws_close_all(connections, parallel: int = 256) -> None:
 
 
 def percentile(values: list[float], percent: float) -> float:
+    if not values:
+        return math.nan
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(percent / 100 * (len(ordered) - 1)))]
 

@@ -77,6 +77,16 @@ def broadcast_numbers(comparison: dict) -> str:
     )
 
 
+def mix_numbers(comparison: dict) -> str:
+    return "<br>".join(
+        f"{name}: fast p50 {side['fast_p50_ms']:.1f} ms, p99 {side['fast_p99_ms']:.1f} ms; "
+        f"slow p50 {side['slow_p50_ms']:.1f} ms, p99 {side['slow_p99_ms']:.1f} ms; "
+        f"{side['cpu_s_per_1k']:.2f} CPU s/1k req"
+        + (f", {side['errors']} errors" if side["errors"] else "")
+        for name, side in comparison["sides"].items()
+    )
+
+
 def idle_numbers(idle: dict) -> str:
     return (
         f"{idle['held']:,} of {idle['target']:,} held {idle['hold_seconds']:.0f} s, "
@@ -169,7 +179,32 @@ FIGURES = [
         ),
         lambda r: "rounds: " + ", ".join(f"{s:.1f} s" for s in r["cold_start"]["rounds"]),
     ),
+    Figure(
+        "mix_fast_p99_ratio",
+        "9",
+        "fast pages' p99 among slow ones, same offered load: common default / this project",
+        # The median of the per-round ratios, the other way up.
+        lambda r: 1 / r["mix"]["ratios"]["fast_p99_ms"],
+        Goal(5),
+        lambda r: (
+            f"{r['plan']['mix_rate']:g} req/s offered to each, one in "
+            f"{r['plan']['mix_slow_every']} waiting 200 ms<br>" + mix_numbers(r["mix"])
+        ),
+    ),
+    Figure(
+        "observability_ratio",
+        "10",
+        "logs and metrics cost: page as shipped / metrics off and text logs",
+        lambda r: r["observability"]["ratios"]["rate"],
+        Goal(0.95),
+        lambda r: http_numbers(r["observability"]),
+    ),
 ]
+
+
+# Every scenario with a figure, in order: what a run does when BENCH_SCENARIOS
+# does not say.
+SCENARIOS = list(dict.fromkeys(figure.scenario for figure in FIGURES))
 
 
 def figure_value(figure: Figure, results: dict) -> float | None:
@@ -187,6 +222,104 @@ def figure_met(figure: Figure, results: dict, value: float) -> bool | None:
     return figure.goal.met(value) if isinstance(figure.goal, Goal) else None
 
 
+def machine_lines(machine: dict | None) -> list[str]:
+    """Where the run was made: figures from another machine, or under other
+    limits, are not to be compared with these."""
+    if not machine:
+        return []
+    limits = ", ".join(
+        f"{service} {cpus}" for service, cpus in sorted(machine["cpu_limits"].items())
+    )
+    return [
+        f"Machine: {machine['cpus']} CPUs ({machine['cpu_model']}), "
+        f"{machine['memory_gib']:.1f} GiB; load average {machine['load_before']:.2f} "
+        f"before the run, {machine.get('load_after', float('nan')):.2f} after; "
+        f"the load generator shares these CPUs with the stack. "
+        f"CPU limits per container: {limits}.",
+        "",
+    ]
+
+
+# The comparisons whose rounds read each container's CPU, and what they are.
+CPU_BREAKDOWNS = {
+    "profile": "the page, while py-spy samples Gunicorn (BENCH_PROFILE=1)",
+    "tuning": "4, the page",
+    "proxy": "2, the page",
+    "mix": "9, the mixed load",
+    "observability": "10, the page",
+}
+
+
+def cpu_breakdown_lines(results: dict) -> list[str]:
+    """Per compose service, CPU milliseconds per request on each side (the
+    medians of the rounds): where the CPU goes. A service idle on one side
+    still shows what its health checks and polling cost meanwhile."""
+    lines = []
+    for key, title in CPU_BREAKDOWNS.items():
+        sides = results.get(key, {}).get("sides", {})
+        if not sides or any("cpu_ms_by_service" not in side for side in sides.values()):
+            continue
+        names = list(sides)
+        services = sorted({s for side in sides.values() for s in side["cpu_ms_by_service"]})
+        lines += [
+            f"### CPU ms per request, scenario {title}",
+            "",
+            "| container | " + " | ".join(names) + " |",
+            "| --- |" + " --- |" * len(names),
+        ]
+        for service in services:
+            cells = [f"{sides[n]['cpu_ms_by_service'].get(service, 0.0):.3f}" for n in names]
+            lines.append(f"| {service} | " + " | ".join(cells) + " |")
+        totals = [f"**{sum(sides[n]['cpu_ms_by_service'].values()):.3f}**" for n in names]
+        lines += ["| **the stack** | " + " | ".join(totals) + " |", ""]
+    return ["## Where the CPU goes", "", *lines] if lines else []
+
+
+def profile_lines(results: dict) -> list[str]:
+    """BENCH_PROFILE=1: the share of the Gunicorn workers' samples in each part
+    of the request's path, and that share of web's CPU per request."""
+    found = results.get("profile", {}).get("sides")
+    if not found:
+        return []
+    names = list(found)
+    web_ms = {
+        name: side["cpu_ms_by_service"].get("web" if name == "this project" else "web-default", 0)
+        for name, side in found.items()
+    }
+    lines = [
+        "## Where Gunicorn's CPU goes (py-spy)",
+        "",
+        "Share of the workers' samples passing through each part (parts nest, so "
+        "shares overlap), and that share of web's CPU ms per request. Collapsed "
+        "stacks, for flame graphs: profile-*.txt.",
+        "",
+        "| part | " + " | ".join(names) + " |",
+        "| --- |" + " --- |" * len(names),
+    ]
+    for part in found[names[0]]["profile"]["parts"]:
+        shares = [found[n]["profile"]["parts"][part] for n in names]
+        cells = [
+            f"{share:.0%} ({share * web_ms[n]:.2f} ms)"
+            for n, share in zip(names, shares, strict=True)
+        ]
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
+    web_cells = " | ".join(f"{web_ms[n]:.2f}" for n in names)
+    lines.append(f"| web, CPU ms per request (cgroup) | {web_cells} |")
+    lines.append("")
+    idle = results["profile"].get("idle_ms_per_s", {})
+    if idle:
+        lines += [
+            "With no request at all, each container's CPU ms a second (health checks, "
+            "polling, timers): " + ", ".join(f"{s} {ms:.1f}" for s, ms in idle.items()) + ".",
+            "",
+        ]
+    for name in names:
+        lines += [f"Most CPU in the function itself, {name}:", ""]
+        lines += [f"- {share:.1%} `{frame}`" for frame, share in found[name]["profile"]["top_self"]]
+        lines.append("")
+    return lines
+
+
 def markdown(results: dict) -> str:
     mode = "quick (every scenario briefly: figures show the harness works, not the stack)"
     lines = [
@@ -196,6 +329,7 @@ def markdown(results: dict) -> str:
         f"{results['plan']['rounds']} alternating rounds of its two sides, measured in this run. "
         "CPU seconds are those of the whole stack (every container but the load generator).",
         "",
+        *machine_lines(results.get("machine")),
         "| scenario | figure | value | goal | met | absolute numbers |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
@@ -211,7 +345,9 @@ def markdown(results: dict) -> str:
             f"| {figure.scenario} | {figure.name} | {shown} | {figure.goal} | {verdict} | "
             f"{figure.numbers(results)} |"
         )
-    lines += ["", "![chart](chart.png)", ""]
+    for key, error in results.get("failed", {}).items():
+        lines.append(f"\n**{key} failed:** `{error}`")
+    lines += ["", *cpu_breakdown_lines(results), *profile_lines(results), "![chart](chart.png)", ""]
     return "\n".join(lines)
 
 
@@ -252,9 +388,10 @@ def write(results: dict, folder: str) -> list[str]:
     return [str(out / name) for name in ("report.md", "report.json", "chart.png")]
 
 
-def missing_figures(folder: str) -> list[str]:
+def missing_figures(folder: str, scenarios: set[str] | None = None) -> list[str]:
     """What a report in `folder` lacks: any figure without a value, in report.json
-    or in report.md's table, or the chart."""
+    or in report.md's table, or the chart. Only the figures of `scenarios`
+    when given (a BENCH_SCENARIOS run), every figure otherwise."""
     out = Path(folder)
     try:
         results = json.loads((out / "report.json").read_text())
@@ -264,7 +401,8 @@ def missing_figures(folder: str) -> list[str]:
     missing = [
         f"{f.scenario}: {f.name}"
         for f in FIGURES
-        if figure_value(f, results) is None or f"| {f.scenario} | {f.name} | missing" in table
+        if (scenarios is None or f.scenario in scenarios)
+        and (figure_value(f, results) is None or f"| {f.scenario} | {f.name} | missing" in table)
     ]
     chart_path = out / "chart.png"
     if not chart_path.exists() or chart_path.stat().st_size < 1000:

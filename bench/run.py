@@ -8,6 +8,7 @@ every scenario briefly; its figures only show that the harness works.
 """
 
 import asyncio
+import math
 import os
 import socket
 import statistics
@@ -19,6 +20,7 @@ from pathlib import Path
 import docker
 import loads
 import report
+import spy_summary
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,9 @@ class Plan:
     broadcasts_per_round: int
     idle_connections: int
     idle_hold_seconds: float
+    mix_rate: float  # 9: requests a second, offered to both sides alike
+    mix_slow_every: int  # 9: one request in this many waits on I/O
+    mix_seconds: float  # 9: one side's round
 
 
 FULL = Plan(
@@ -43,6 +48,16 @@ FULL = Plan(
     broadcasts_per_round=40,
     idle_connections=10_000,
     idle_hold_seconds=60,
+    # One slow request a second among 39 fast ones: the common default's one
+    # worker is then busy about half the time (200 ms on the slow one, 39
+    # pages at 3-8 ms), so it keeps up, and only its tail shows the wait.
+    # Well under what it serves flat out (100-370 req/s here), so that a
+    # busy machine does not overload it and turn the tail into a queue that
+    # grows without bound.
+    mix_rate=40,
+    mix_slow_every=40,
+    # 780 fast requests a round: a p99 of more than a handful of them.
+    mix_seconds=20,
 )
 QUICK = Plan(
     rounds=2,
@@ -53,6 +68,9 @@ QUICK = Plan(
     broadcasts_per_round=3,
     idle_connections=200,
     idle_hold_seconds=3,
+    mix_rate=40,
+    mix_slow_every=10,
+    mix_seconds=3,
 )
 
 STARTED = time.monotonic()
@@ -62,6 +80,8 @@ CGROUP = Path("/host/cgroup")
 # visitor's session and renders a template, and a public one.
 PAGE = "/bench/page/"
 PUBLIC_PAGE = "/bench/public/"
+# A page that waits 200 ms on I/O, as one calling an external API would.
+SLOW_PAGE = "/bench/slow/"
 
 
 def progress(text: str) -> None:
@@ -99,15 +119,65 @@ class Stack:
     def cpu_seconds(self) -> float:
         """CPU time used so far by every container of the stack, the load
         generator (this container) excepted."""
-        total = 0.0
+        return sum(self.cpu_seconds_by_service().values())
+
+    def cpu_seconds_by_service(self) -> dict[str, float]:
+        """The same, per compose service (replicas together)."""
+        by_service: dict[str, float] = {}
         for container in self.containers():
             path = self.cgroup_file(container, "cpuacct", "cpuacct.usage", "cpu.stat")
             text = path.read_text()
             if path.name == "cpu.stat":  # "usage_usec N" among other lines
-                total += int(text.split("usage_usec")[1].split()[0]) / 1e6
+                seconds = int(text.split("usage_usec")[1].split()[0]) / 1e6
             else:
-                total += int(text) / 1e9
-        return total
+                seconds = int(text) / 1e9
+            service = container.labels["com.docker.compose.service"]
+            by_service[service] = by_service.get(service, 0.0) + seconds
+        return by_service
+
+    def cpu_limits(self) -> dict[str, str]:
+        """Each long-running service's CPU limit, as Docker was given it."""
+        limits = {}
+        for container in self.containers():
+            service = container.labels["com.docker.compose.service"]
+            nano = container.attrs["HostConfig"].get("NanoCpus") or 0
+            quota = container.attrs["HostConfig"].get("CpuQuota") or 0
+            period = container.attrs["HostConfig"].get("CpuPeriod") or 100_000
+            cpus = nano / 1e9 if nano else quota / period if quota > 0 else None
+            limits[service] = f"{cpus:g}" if cpus else "none"
+        return limits
+
+    def start_healthy(self, service: str, *, timeout: float = 90) -> None:
+        """Start a service's created containers and wait until Docker says
+        they are healthy."""
+        containers = self.docker.containers.list(
+            all=True,
+            filters={
+                "label": [
+                    f"com.docker.compose.project={self.project}",
+                    f"com.docker.compose.service={service}",
+                ]
+            },
+        )
+        if not containers:
+            raise RuntimeError(f"no {service} container: bench/run.sh creates it")
+        for container in containers:
+            container.start()
+        deadline = time.monotonic() + timeout
+        while True:
+            states = []
+            for container in containers:
+                container.reload()
+                states.append(container.attrs["State"].get("Health", {}).get("Status"))
+            if all(state == "healthy" for state in states):
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{service} not healthy after {timeout:.0f} s: {states}")
+            time.sleep(0.5)
+
+    def stop(self, service: str) -> None:
+        for container in self.containers(service):
+            container.stop(timeout=5)
 
     def memory_bytes(self, service: str) -> int:
         """Memory in use by a service's containers, as `docker stats` counts it:
@@ -122,6 +192,27 @@ class Stack:
         return total
 
 
+def machine(stack: Stack) -> dict:
+    """The machine and the limits the stack runs under, for the report: a
+    figure is only comparable with figures from the same of both."""
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": memory_kib / 1024**2,
+        "load_before": os.getloadavg()[0],
+        "cpu_limits": stack.cpu_limits(),
+    }
+
+
 def addresses(service: str, port: int) -> list[tuple[str, int]]:
     """Every replica of a service, as Docker's DNS lists them."""
     found = {info[4][0] for info in socket.getaddrinfo(service, port, type=socket.SOCK_STREAM)}
@@ -131,11 +222,21 @@ def addresses(service: str, port: int) -> list[tuple[str, int]]:
 # --- comparisons ----------------------------------------------------------------
 
 
+def numbers(run: dict) -> list[str]:
+    """The keys of a round's plain figures (not errors, not breakdowns)."""
+    return [k for k, v in run.items() if isinstance(v, int | float) and k != "errors"]
+
+
 def side_summary(runs: list[dict]) -> dict:
     """The medians of one side's rounds, and every round's numbers."""
-    keys = [k for k in runs[0] if isinstance(runs[0][k], int | float)]
-    summary = {k: statistics.median(run[k] for run in runs) for k in keys}
+    summary = {k: statistics.median(run[k] for run in runs) for k in numbers(runs[0])}
     summary["errors"] = sum(run.get("errors", 0) for run in runs)
+    if "cpu_ms_by_service" in runs[0]:
+        services = sorted({s for run in runs for s in run["cpu_ms_by_service"]})
+        summary["cpu_ms_by_service"] = {
+            s: statistics.median(run["cpu_ms_by_service"].get(s, 0.0) for run in runs)
+            for s in services
+        }
     summary["rounds"] = runs
     return summary
 
@@ -151,28 +252,41 @@ def alternate(plan: Plan, label: str, sides: dict, measure) -> dict:
         for name in order:
             result = measure(sides[name])
             runs[name].append(result)
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in result.items() if k != "errors")
+            shown = ", ".join(f"{k} {result[k]:.4g}" for k in numbers(result))
             progress(f"{label} round {round_number + 1}/{plan.rounds}: {name}: {shown}")
     a, b = names
-    ratios = {
-        key: statistics.median(ra[key] / rb[key] for ra, rb in zip(runs[a], runs[b], strict=True))
-        for key in runs[a][0]
-        if key != "errors"
-    }
+    ratios = {key: median_ratio(runs[a], runs[b], key) for key in numbers(runs[a][0])}
     return {"sides": {name: side_summary(runs[name]) for name in names}, "ratios": ratios}
+
+
+def median_ratio(a_runs: list[dict], b_runs: list[dict], key: str) -> float:
+    """The median of the per-round A/B ratios of `key`. A round where B is 0
+    (wrk got no answer within its 2 s timeout: an overloaded side) has no
+    ratio; with none left the figure is missing (NaN), not a crash."""
+    ratios = [a[key] / b[key] for a, b in zip(a_runs, b_runs, strict=True) if b[key]]
+    return statistics.median(ratios) if ratios else math.nan
+
+
+def cpu_by_service_ms(before: dict, after: dict, requests: int) -> dict[str, float]:
+    """CPU milliseconds per request of each service between two readings."""
+    return {
+        service: (after[service] - before.get(service, 0.0)) * 1000 / max(requests, 1)
+        for service in sorted(after)
+    }
 
 
 def http_measure(stack: Stack, plan: Plan):
     def measure(url: str) -> dict:
-        cpu_before = stack.cpu_seconds()
+        cpu_before = stack.cpu_seconds_by_service()
         result = loads.wrk(url, seconds=plan.http_seconds)
-        cpu = stack.cpu_seconds() - cpu_before
+        cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), result.requests)
         return {
             "rate": result.rate,
             "p50_ms": result.p50_ms,
             "p99_ms": result.p99_ms,
-            "cpu_s_per_1k": cpu / max(result.requests, 1) * 1000,
+            "cpu_s_per_1k": sum(cpu.values()),
             "errors": result.errors,
+            "cpu_ms_by_service": cpu,
         }
 
     return measure
@@ -182,6 +296,109 @@ def http_compare(stack: Stack, plan: Plan, label: str, sides: dict[str, str]) ->
     for url in sides.values():  # warm up: connections, caches, lazy imports
         loads.wrk(url, seconds=1)
     return alternate(plan, label, sides, http_measure(stack, plan))
+
+
+def mix_compare(stack: Stack, plan: Plan) -> dict:
+    """9: fast page views with a few slow ones among them, at the same fixed
+    rate on both sides."""
+
+    def measure(address) -> dict:
+        cpu_before = stack.cpu_seconds_by_service()
+        result = asyncio.run(
+            loads.paced(
+                address,
+                fast_path=PAGE,
+                slow_path=SLOW_PAGE,
+                rate=plan.mix_rate,
+                slow_every=plan.mix_slow_every,
+                seconds=plan.mix_seconds,
+            )
+        )
+        cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), result.requests)
+        return {
+            **asdict(result),
+            "cpu_s_per_1k": sum(cpu.values()),
+            "cpu_ms_by_service": cpu,
+        }
+
+    sides = {"this project": ("nginx", 8080), "common default": ("nginx-default", 8080)}
+    for host, port in sides.values():  # warm up: connections, caches, lazy imports
+        loads.wrk(f"http://{host}:{port}{PAGE}", seconds=1)
+    return alternate(plan, "9 mix", sides, measure)
+
+
+def profile_side(stack: Stack, service: str, url: str, seconds: float) -> dict:
+    """Load `url` with wrk while py-spy samples `service`'s Gunicorn (a sidecar
+    of the bench image in its process namespace, with SYS_PTRACE, which the
+    stack's own containers never get), and read every container's CPU."""
+    target = stack.containers(service)[0]
+    sidecar = stack.docker.containers.run(
+        stack.me.image.id,
+        ["python", "spy.py", str(int(seconds))],
+        pid_mode=f"container:{target.id}",
+        cap_add=["SYS_PTRACE"],
+        network_mode="none",
+        # Not the stack's: the image's compose labels would make its CPU count.
+        labels={"com.docker.compose.project": f"{stack.project}-profiler"},
+        detach=True,
+    )
+    try:
+        cpu_before = stack.cpu_seconds_by_service()
+        result = loads.wrk(url, seconds=seconds + 1)
+        cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), result.requests)
+        # py-spy writes its stacks when the duration is over; on a busy machine
+        # that can take a while after wrk is done.
+        if sidecar.wait(timeout=seconds + 120)["StatusCode"] != 0:
+            raise RuntimeError("py-spy failed: " + sidecar.logs(stdout=False).decode()[-2000:])
+        collapsed = sidecar.logs(stderr=False).decode()
+    finally:
+        sidecar.remove(force=True)
+    return {
+        "rate": result.rate,
+        "cpu_ms_by_service": cpu,
+        "profile": spy_summary.summary(collapsed),
+        "collapsed": collapsed,
+    }
+
+
+def profile_compare(stack: Stack, plan: Plan) -> dict:
+    """Where the CPU goes on the page, each side sampled once (BENCH_PROFILE=1)."""
+    sides = {
+        "this project": ("web", f"http://nginx:8080{PAGE}"),
+        "common default": ("web-default", f"http://nginx-default:8080{PAGE}"),
+    }
+    # What the stack spends with no request at all (health checks, nginx's
+    # follower polling /readyz, Redis' and PostgreSQL's timers): CPU ms a second.
+    before = stack.cpu_seconds_by_service()
+    time.sleep(plan.http_seconds)
+    idle = cpu_by_service_ms(before, stack.cpu_seconds_by_service(), 1)
+    idle = {service: ms / plan.http_seconds for service, ms in idle.items()}
+    found = {}
+    for name, (service, url) in sides.items():
+        loads.wrk(url, seconds=1)  # warm up
+        found[name] = profile_side(stack, service, url, plan.http_seconds)
+        progress(f"profile: {name}: {found[name]['profile']['samples']} samples")
+        # For flame graphs; the report keeps the summary.
+        collapsed = found[name].pop("collapsed")
+        Path(f"/results/profile-{name.replace(' ', '-')}.txt").write_text(collapsed)
+    return {"sides": found, "idle_ms_per_s": idle}
+
+
+def observability_compare(stack: Stack, plan: Plan) -> dict:
+    """10: the page through the stack as shipped, and through the same web and
+    nginx with metrics off and plain-text logs (web-quiet, nginx-quiet: started
+    for this scenario alone)."""
+    stack.start_healthy("web-quiet")
+    stack.start_healthy("nginx-quiet")
+    try:
+        sides = {
+            "as shipped": f"http://nginx:8080{PAGE}",
+            "metrics off, text logs": f"http://nginx-quiet:8080{PAGE}",
+        }
+        return http_compare(stack, plan, "10", sides)
+    finally:
+        stack.stop("nginx-quiet")
+        stack.stop("web-quiet")
 
 
 def echo_compare(stack: Stack, plan: Plan) -> dict:
@@ -282,53 +499,76 @@ def main() -> int:
     stack = Stack()
     progress(f"{'quick' if quick else 'full'} run against compose project {stack.project}")
     nginx = "http://nginx:8080"
-    results: dict = {"quick": quick, "plan": asdict(plan)}
     # BENCH_SCENARIOS=2,4 runs only those (to try a change quickly); the report
-    # then says which figures are missing.
-    only = set(os.environ.get("BENCH_SCENARIOS", "1,2,3,4,5,6,7,8").split(","))
+    # then shows the others' figures as missing, and the run fails only if a
+    # figure of those asked for is.
+    asked = os.environ.get("BENCH_SCENARIOS") or ",".join(report.SCENARIOS)
+    only = {s.strip() for s in asked.split(",")}
+    results: dict = {
+        "quick": quick,
+        "plan": asdict(plan),
+        "scenarios": sorted(only),
+        "machine": machine(stack),
+    }
+
+    def attempt(key: str, measure) -> None:
+        """One scenario's figures; a scenario that fails is noted in the report,
+        and the others still run and keep theirs."""
+        try:
+            results[key] = measure()
+        except Exception as error:
+            progress(f"{key} failed: {error!r}")
+            results.setdefault("failed", {})[key] = repr(error)
 
     if only & {"1", "3"}:
         progress("1 and 3: the static file (the floor) and the public page, through nginx")
-        results["public_vs_static"] = http_compare(
-            stack,
-            plan,
-            "1+3",
-            {"public page": f"{nginx}{PUBLIC_PAGE}", "static file": f"{nginx}{report.STATIC_FILE}"},
-        )
+        sides = {
+            "public page": f"{nginx}{PUBLIC_PAGE}",
+            "static file": f"{nginx}{report.STATIC_FILE}",
+        }
+        attempt("public_vs_static", lambda: http_compare(stack, plan, "1+3", sides))
     if "2" in only:
         progress("2: the page through nginx and straight to Gunicorn")
-        results["proxy"] = http_compare(
-            stack,
-            plan,
-            "2",
-            {"through nginx": f"{nginx}{PAGE}", "straight to Gunicorn": f"http://web:8000{PAGE}"},
-        )
+        sides = {
+            "through nginx": f"{nginx}{PAGE}",
+            "straight to Gunicorn": f"http://web:8000{PAGE}",
+        }
+        attempt("proxy", lambda: http_compare(stack, plan, "2", sides))
     if "4" in only:
         progress("4: the page, this project's configuration and the common default")
-        results["tuning"] = http_compare(
-            stack,
-            plan,
-            "4",
-            {
-                "this project": f"{nginx}{PAGE}",
-                "common default": f"http://nginx-default:8080{PAGE}",
-            },
+        sides = {
+            "this project": f"{nginx}{PAGE}",
+            "common default": f"http://nginx-default:8080{PAGE}",
+        }
+        attempt("tuning", lambda: http_compare(stack, plan, "4", sides))
+    if "9" in only:
+        progress(
+            f"9: the page at {plan.mix_rate:g} req/s, one request in {plan.mix_slow_every} "
+            f"waiting {SLOW_PAGE}: this project and the common default"
         )
+        attempt("mix", lambda: mix_compare(stack, plan))
+    if "10" in only:
+        progress("10: the page with logs and metrics as shipped, and with both off")
+        attempt("observability", lambda: observability_compare(stack, plan))
+    if os.environ.get("BENCH_PROFILE") == "1":
+        progress("profile: the page under load, py-spy in Gunicorn, every container's CPU")
+        attempt("profile", lambda: profile_compare(stack, plan))
     if "5" in only:
         progress("5: WebSocket echo through nginx and straight to Daphne")
-        results["echo"] = echo_compare(stack, plan)
+        attempt("echo", lambda: echo_compare(stack, plan))
     if "6" in only:
         progress(f"6: broadcast to {plan.broadcast_clients} clients, and raw Redis fan-out")
-        results["broadcast"] = asyncio.run(broadcast_compare(plan))
+        attempt("broadcast", lambda: asyncio.run(broadcast_compare(plan)))
     if "7" in only:
-        results["idle"] = asyncio.run(idle_hold(stack, plan))
+        attempt("idle", lambda: asyncio.run(idle_hold(stack, plan)))
     cold = [float(s) for s in os.environ.get("COLD_START_SECONDS", "").split()]
+    results["machine"]["load_after"] = os.getloadavg()[0]
     results["cold_start"] = {"seconds": statistics.median(cold) if cold else None, "rounds": cold}
 
     written = report.write(results, "/results")
     progress("report: " + ", ".join(written))
     print(Path("/results/report.md").read_text())
-    missing = report.missing_figures("/results")
+    missing = report.missing_figures("/results", only)
     if missing:
         print("figures missing from the report: " + ", ".join(missing), file=sys.stderr)
         return 1

@@ -1,0 +1,70 @@
+"""deploy/healthcheck.py, the health check of web and asgi, against a stand-in
+server: 200 is healthy, anything else is not. No stack needed."""
+
+import http.server
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from project.env import BASE_DIR
+
+HEALTHCHECK = BASE_DIR / "deploy" / "healthcheck.py"
+
+
+def serving(status: int):
+    """A server on a free local port that answers every GET with `status`."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.server.paths.append(self.path)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    server.paths = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def check(port: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(HEALTHCHECK), str(port)], capture_output=True, timeout=30
+    )
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (500, False)])
+def test_healthy_only_when_healthz_answers_200(status, healthy):
+    server = serving(status)
+    try:
+        result = check(server.server_address[1])
+    finally:
+        server.shutdown()
+    assert (result.returncode == 0) is healthy
+    assert server.paths == ["/healthz"]
+
+
+def test_unhealthy_when_nothing_listens():
+    server = serving(200)
+    port = server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    assert check(port).returncode != 0
+
+
+def test_imports_no_http_library():
+    """Docker runs the check every few seconds for as long as the stack runs:
+    urllib's imports alone cost more CPU than the rest of it."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(HEALTHCHECK), "1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
+    assert not imported & {"urllib.request", "http.client", "email", "ssl"}
