@@ -228,6 +228,8 @@ class PingConsumer(JsonConsumer):
         )
 
     async def ping_echo(self, event):
-        if settings.METRICS_PORT:
+        # Only this consumer's own message says when it was sent: anything
+        # else may send ping.echo to the socket (a test, through its group).
+        if settings.METRICS_PORT and "sent" in event:
             channel_layer_round_trip.observe(time.perf_counter() - event["sent"])
         await self.send_json({"pong": event["ping"]})

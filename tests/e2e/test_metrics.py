@@ -7,6 +7,8 @@ replica over `back`, summing, as Prometheus' queries would.
 """
 
 import asyncio
+import os
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,15 +35,19 @@ def scrape(stack, container) -> dict[tuple, float]:
     }
 
 
-def total(stack, service: str, name: str, **labels) -> float:
-    """A sample summed over the service's replicas, and over any label not given."""
+def total_on(stack, container, name: str, **labels) -> float:
+    """A sample of one container, summed over any label not given."""
     wanted = set(labels.items())
     return sum(
         value
-        for container in stack.containers(service)
         for (sample, sample_labels), value in scrape(stack, container).items()
         if sample == name and wanted <= set(sample_labels)
     )
+
+
+def total(stack, service: str, name: str, **labels) -> float:
+    """A sample summed over the service's replicas, and over any label not given."""
+    return sum(total_on(stack, c, name, **labels) for c in stack.containers(service))
 
 
 def wait_for(read, expected, *, timeout: float = 15):
@@ -105,6 +111,35 @@ def test_requests_through_nginx_are_counted_exactly_over_gunicorn_workers(stack)
     assert len(counted & {f"{pid}.db" for pid in gunicorn_workers_alive(stack, web)}) > 1
 
 
+@pytest.mark.chaos
+def test_requests_are_counted_exactly_over_two_web_replicas(stack):
+    [first] = stack.containers("web")
+    compose = ["docker", "compose", "--project-name", stack.project]
+    subprocess.run(
+        [*compose, "up", "--detach", "--no-deps", "--no-recreate", "--wait", "--scale", "web=2"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "COMPOSE_PROFILES": ""},
+        timeout=180,
+    )
+    [second] = [c for c in stack.containers("web") if c.id != first.id]
+    try:
+        # Until nginx's follower has the new replica, and it has served a request.
+        deadline = time.monotonic() + 60
+        while not total_on(stack, second, LOGIN_REQUESTS, **LOGIN_VIEW):
+            assert time.monotonic() < deadline, "nginx never sent a request to the new replica"
+            login_pages_get(stack, 10)
+
+        requests_count = 60
+        before = total(stack, "web", LOGIN_REQUESTS, **LOGIN_VIEW)
+        login_pages_get(stack, requests_count)
+        assert total(stack, "web", LOGIN_REQUESTS, **LOGIN_VIEW) == before + requests_count
+    finally:
+        second.stop(timeout=30)
+        second.remove()
+        stack.wait_ready()
+
+
 def test_latency_is_measured_per_view_by_route_name(stack):
     login_pages_get(stack, 1)
     samples = scrape(stack, stack.containers("web")[0])
@@ -151,10 +186,9 @@ def test_a_killed_worker_neither_loses_nor_doubles_its_counts(stack):
 
 def test_readiness_checks_are_in_the_metrics(stack):
     assert stack.browser().get(stack.url("/readyz")).status_code == 200
+    samples = scrape(stack, stack.containers("web")[0])
     for check in ("database", "cache", "channel_layer"):
-        assert scrape(stack, stack.containers("web")[0])[
-            ("readiness_check_ok", (("check", check),))
-        ] == 1
+        assert samples[("readiness_check_ok", (("check", check),))] == 1
 
 
 async def test_websockets_are_counted_by_consumer_and_close_code(stack):

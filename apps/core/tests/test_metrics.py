@@ -6,8 +6,10 @@ workers, and the scrape itself, are tested through the stack
 import json
 
 import pytest
+from channels.layers import get_channel_layer
 from prometheus_client import REGISTRY
 
+from apps.core.draining import server_group
 from apps.core.tests.test_consumers import connected
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,3 +67,13 @@ async def test_nothing_is_counted_with_metrics_off(settings):
     await client.receive_from()
     await client.disconnect(code=4321)
     assert ping_metrics("4321") == before
+
+
+async def test_a_ping_echo_sent_by_anyone_else_is_answered_and_not_timed(metrics_on):
+    before = ping_metrics("1000")["round_trips"]
+    client = await connected()
+    channel_layer = get_channel_layer()
+    await channel_layer.group_send(server_group(), {"type": "ping.echo", "ping": "from afar"})
+    assert json.loads(await client.receive_from()) == {"pong": "from afar"}
+    assert ping_metrics("1000")["round_trips"] == before
+    await client.disconnect()
