@@ -6,6 +6,7 @@ clients, so every value here can assume a fast, trusted peer.
 
 import math
 import os
+import threading
 from pathlib import Path
 
 from gunicorn import glogging
@@ -136,3 +137,58 @@ logger_class = Logger
 # app user does not have. Docker drives Gunicorn with signals instead: TERM to
 # stop gracefully, HUP to reload workers.
 control_socket_disable = True
+
+# --- Metrics (METRICS_PORT; off when empty or 0) --------------------------------
+# Each worker counts in files of its own in PROMETHEUS_MULTIPROC_DIR
+# (prometheus-client's multiprocess mode; deploy/start-web.sh sets and empties
+# it), and the master alone serves /metrics, adding every worker's files up.
+# A metrics server in each worker, or Django's /metrics view, would answer
+# with whichever worker a scrape reached: counts that jump about and lose
+# what dead workers counted (django-prometheus issues #423 and #111).
+METRICS_PORT = int(env.str("METRICS_PORT", default="") or 0)
+
+if METRICS_PORT:
+    from prometheus_client import Gauge
+    from prometheus_client.multiprocess import mark_process_dead
+
+    # Registered nowhere: the master reads them from the workers' files, and
+    # a HUP, which runs this file again, must not register them twice.
+    # livesum: the sum over workers alive now; a dead worker's part goes
+    # with it (child_exit).
+    workers_running = Gauge(
+        "gunicorn_workers", "Gunicorn workers running.", multiprocess_mode="livesum", registry=None
+    )
+    workers_busy = Gauge(
+        "gunicorn_workers_busy",
+        "Gunicorn workers handling at least one request now.",
+        multiprocess_mode="livesum",
+        registry=None,
+    )
+    # Requests this worker has in hand: a worker has several threads.
+    worker_requests = {"in_hand": 0}
+    worker_requests_lock = threading.Lock()
+
+    def when_ready(server):
+        """The master, once it listens and before it starts any worker."""
+        from apps.core.metrics import metrics_serve
+
+        metrics_serve(port=METRICS_PORT, multiprocess=True)
+
+    def post_worker_init(worker):
+        workers_running.set(1)
+
+    def pre_request(worker, req):
+        with worker_requests_lock:
+            worker_requests["in_hand"] += 1
+            workers_busy.set(1)
+
+    def post_request(worker, req, environ, resp):
+        with worker_requests_lock:
+            worker_requests["in_hand"] -= 1
+            if not worker_requests["in_hand"]:
+                workers_busy.set(0)
+
+    def child_exit(server, worker):
+        """The master, for each worker that has exited, however it ended: its
+        counters stay counted, its gauges stop counting."""
+        mark_process_dead(worker.pid)

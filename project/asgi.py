@@ -32,6 +32,14 @@ websocket_urlpatterns = import_module(settings.ROOT_URLCONF).websocket_urlpatter
 # Gunicorn, so it is here only.
 gc.set_threshold(50_000, 20, 100)
 
+# Prometheus metrics on METRICS_PORT (project/settings/base.py): Daphne is one
+# process, which serves its own, from a thread. Only here, where the ASGI
+# application starts, so that manage.py commands never take the port.
+if settings.METRICS_PORT:
+    from apps.core.metrics import metrics_serve
+
+    metrics_serve(port=settings.METRICS_PORT, multiprocess=False)
+
 # Outermost: every log line about a WebSocket, from its handshake to its
 # close, carries the handshake's request id, and Daphne's access log is
 # written in the project's schema (apps/core/request_id.py).

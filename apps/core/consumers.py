@@ -13,7 +13,10 @@ JsonConsumer takes care of:
   gets here (deploy/start-asgi.sh);
 - JSON: a frame that is not JSON, or nested deeper than max_json_depth, or
   that receive_json() refuses by raising BadMessage, gets
-  {"error": "<what is wrong>"}, and the socket stays open.
+  {"error": "<what is wrong>"}, and the socket stays open;
+- metrics, with METRICS_PORT set: sockets open, accepted and closed (by close
+  code), frames in and out, labelled with the consumer's class name
+  (apps/core/metrics.py).
 
 Daphne lets an application close a socket only with 1000 or 3000-4999, so the
 close codes are RFC 6455's plus 4000, as is the convention.
@@ -28,6 +31,7 @@ from django.conf import settings
 
 from .clients import client_network
 from .draining import CLOSE_SERVICE_RESTART, is_draining, server_group
+from .metrics import ConsumerMetrics, channel_layer_round_trip
 
 # RFC 6455's 1009, "message too big".
 CLOSE_MESSAGE_TOO_BIG = 4009
@@ -122,6 +126,9 @@ class JsonConsumer(AsyncWebsocketConsumer):
     # recurses) need never meet thousands of levels.
     max_json_depth = 32
 
+    # This socket's counters once it is accepted, with METRICS_PORT set.
+    metrics: ConsumerMetrics | None = None
+
     async def websocket_connect(self, message):
         if is_draining():
             # This server is stopping: refuse, and the client retries elsewhere.
@@ -141,8 +148,17 @@ class JsonConsumer(AsyncWebsocketConsumer):
             self.give_back_budget()
             raise
 
+    async def accept(self, *args, **kwargs):
+        await super().accept(*args, **kwargs)
+        if settings.METRICS_PORT:
+            self.metrics = ConsumerMetrics(type(self).__name__)
+            self.metrics.accepted()
+
     async def websocket_disconnect(self, message):
         self.give_back_budget()
+        if self.metrics:
+            self.metrics.closed(message.get("code"))
+            self.metrics = None
         await super().websocket_disconnect(message)
 
     def give_back_budget(self) -> None:
@@ -157,6 +173,8 @@ class JsonConsumer(AsyncWebsocketConsumer):
         self.groups.append(group)
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self.metrics:
+            self.metrics.received.inc()
         if text_data is None:
             await self.send_error("Send text frames, not binary.")
             return
@@ -189,6 +207,11 @@ class JsonConsumer(AsyncWebsocketConsumer):
         """A client's message, parsed. Raise BadMessage to refuse it."""
         raise BadMessage("This endpoint takes no messages.")
 
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if self.metrics:
+            self.metrics.sent.inc()
+        await super().send(text_data, bytes_data, close)
+
     async def send_json(self, content) -> None:
         await self.send(text_data=json.dumps(content))
 
@@ -203,14 +226,21 @@ class JsonConsumer(AsyncWebsocketConsumer):
 class PingConsumer(JsonConsumer):
     """/ws/ping/: answers {"ping": x} with {"pong": x}, after a round trip
     through the channel layer. It proves the whole WebSocket path (nginx,
-    Daphne, Redis) for a synthetic check or a test, with no app of its own."""
+    Daphne, Redis) for a synthetic check or a test, with no app of its own,
+    and times the channel layer's part (channel_layer_round_trip_seconds)."""
 
     async def receive_json(self, content):
         if not isinstance(content, dict) or "ping" not in content:
             raise BadMessage('Send {"ping": <anything>}.')
+        # The message comes back to this process: its own clock times it.
         await self.channel_layer.send(
-            self.channel_name, {"type": "ping.echo", "ping": content["ping"]}
+            self.channel_name,
+            {"type": "ping.echo", "ping": content["ping"], "sent": time.perf_counter()},
         )
 
     async def ping_echo(self, event):
+        # Only this consumer's own message says when it was sent: anything
+        # else may send ping.echo to the socket (a test, through its group).
+        if settings.METRICS_PORT and "sent" in event:
+            channel_layer_round_trip.observe(time.perf_counter() - event["sent"])
         await self.send_json({"pong": event["ping"]})

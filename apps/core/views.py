@@ -4,12 +4,14 @@ import sys
 import threading
 import time
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.views.defaults import server_error as django_server_error
 
 from .checks import READINESS_CHECKS
 from .draining import is_draining
+from .metrics import readiness_check_ok
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +44,8 @@ class Throttled:
 
 
 def readiness_checks_run() -> dict[str, str]:
-    """Each dependency's check: "ok" or "failed" (and the error in the log)."""
+    """Each dependency's check: "ok" or "failed" (and the error in the log,
+    and readiness_check_ok{check} in the metrics)."""
     checks = {}
     for name, check in READINESS_CHECKS.items():
         try:
@@ -52,6 +55,8 @@ def readiness_checks_run() -> dict[str, str]:
             checks[name] = "failed"
         else:
             checks[name] = "ok"
+        if settings.METRICS_PORT:
+            readiness_check_ok.labels(name).set(checks[name] == "ok")
     return checks
 
 

@@ -326,6 +326,35 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
 # ---------------------------------------------------------------------------
+# Metrics: Prometheus, on a port of their own
+# https://github.com/korfuri/django-prometheus
+# ---------------------------------------------------------------------------
+# web and asgi serve /metrics on METRICS_PORT (9100 in the stack), a port
+# nginx never proxies and Compose never publishes: Gunicorn's master for all
+# its workers (deploy/gunicorn.conf.py), Daphne for itself (project/asgi.py).
+# Empty or 0: no metrics at all, none of what follows, and nothing to pay for
+# it on any request.
+METRICS_PORT = int(env.str("METRICS_PORT", default="") or 0)
+if METRICS_PORT:
+    # Requests, errors and latency per view, by route name (never the raw
+    # path, which would make a series per URL). One middleware, last but for
+    # axes, so that the status it counts is the one sent (axes' 429 too);
+    # django-prometheus's "before" middleware, which times the middleware
+    # too, is left out as one more cost on every request.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
+        "django_prometheus.middleware.PrometheusAfterMiddleware",
+    )
+    # Query counts, errors and durations: the PostgreSQL engine, wrapped;
+    # its options (connect_timeout, CONN_HEALTH_CHECKS) stay as they are.
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+    # Cache gets, hits and misses: django-redis, wrapped; its options (the
+    # JSON serializer, the timeouts) stay as they are.
+    if CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache":
+        CACHES["default"]["BACKEND"] = "django_prometheus.cache.backends.redis.RedisCache"
+
+# ---------------------------------------------------------------------------
 # Logging: everything to stdout, where Docker and Kubernetes collect it
 # https://docs.djangoproject.com/en/5.2/topics/logging/
 # ---------------------------------------------------------------------------

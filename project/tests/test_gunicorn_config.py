@@ -43,3 +43,44 @@ def test_web_concurrency_sets_the_worker_count():
 def test_worker_count_defaults_to_the_cpus(value):
     env = {} if value is None else {"WEB_CONCURRENCY": value}
     assert int(gunicorn_setting("workers", **env)) >= 3  # at least one CPU: 2 * 1 + 1
+
+
+def test_config_is_valid_with_metrics_on(tmp_path):
+    result = gunicorn("--check-config", METRICS_PORT="9100", PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+
+
+# The hooks in a worker of their own, with the files the master would add up.
+BUSY_WORKER = """
+import runpy
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+
+config = runpy.run_path("deploy/gunicorn.conf.py")
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+
+def busy():
+    return registry.get_sample_value("gunicorn_workers_busy")
+
+config["post_worker_init"](None)
+seen = [registry.get_sample_value("gunicorn_workers"), busy()]
+config["pre_request"](None, None)
+config["pre_request"](None, None)  # a second thread of the same worker
+seen.append(busy())
+config["post_request"](None, None, {}, None)
+seen.append(busy())
+config["post_request"](None, None, {}, None)
+seen.append(busy())
+print(seen)
+"""
+
+
+def test_a_worker_is_busy_while_any_of_its_threads_has_a_request(tmp_path):
+    env = os.environ | {"METRICS_PORT": "9100", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", BUSY_WORKER],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0] == "[1.0, 0.0, 1.0, 1.0, 0.0]"

@@ -147,6 +147,46 @@ def test_an_upload_limit_of_zero_is_refused():
     assert "UPLOAD_MAX_MB" in result.stderr.splitlines()[-1]
 
 
+# --- Metrics: everything, or nothing at all ------------------------------------
+
+METRICS_REPORT = (
+    "import json; from django.conf import settings; "
+    "print(json.dumps({'port': settings.METRICS_PORT, "
+    "'middleware': [m for m in settings.MIDDLEWARE if 'prometheus' in m], "
+    "'database': settings.DATABASES['default'], 'cache': settings.CACHES['default']}))"
+)
+STACK_SERVICES = {"DATABASE_URL": "postgres://app@db:5432/app"}
+
+
+@pytest.mark.parametrize("port", ["", "0", None])
+def test_metrics_off_adds_no_middleware_and_wraps_no_backend(port):
+    result = run_django(METRICS_REPORT, METRICS_PORT=port, **STACK_SERVICES)
+    report = json.loads(result.stdout)
+    assert report["port"] == 0, result.stderr
+    assert report["middleware"] == []
+    assert report["database"]["ENGINE"] == "django.db.backends.postgresql"
+    assert report["cache"]["BACKEND"] == "django_redis.cache.RedisCache"
+
+
+def test_metrics_on_wraps_the_backends_and_keeps_their_options():
+    off = json.loads(run_django(METRICS_REPORT, METRICS_PORT="", **STACK_SERVICES).stdout)
+    result = run_django(METRICS_REPORT, METRICS_PORT="9100", **STACK_SERVICES)
+    on = json.loads(result.stdout)
+    assert on["port"] == 9100, result.stderr
+    assert on["middleware"] == ["django_prometheus.middleware.PrometheusAfterMiddleware"]
+    assert on["database"] == {
+        **off["database"],
+        "ENGINE": "django_prometheus.db.backends.postgresql",
+    }
+    assert on["database"]["OPTIONS"]["connect_timeout"] == 5
+    assert on["database"]["CONN_HEALTH_CHECKS"] is True
+    assert on["cache"] == {
+        **off["cache"],
+        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+    }
+    assert on["cache"]["OPTIONS"]["SERIALIZER"] == "django_redis.serializers.json.JSONSerializer"
+
+
 # --- Every variable documented, and only real ones ---------------------------
 
 # env.str("NAME"...), env.bool("NAME"...), env("NAME"...): how the code reads them.

@@ -2,6 +2,7 @@
 
 import pytest
 from django.test import override_settings
+from prometheus_client import REGISTRY
 
 from apps.core import draining, views
 
@@ -88,3 +89,13 @@ def test_readyz_says_draining_at_once_even_with_a_recent_ok(client, monkeypatch,
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json() == {"status": "draining"}
+
+
+def test_readyz_sets_readiness_check_ok_for_each_check(client, settings):
+    settings.METRICS_PORT = 9100
+    settings.CACHES = {**settings.CACHES, "default": dead_cache()}
+    client.get("/readyz")
+    assert {
+        check: REGISTRY.get_sample_value("readiness_check_ok", {"check": check})
+        for check in ("database", "cache", "channel_layer")
+    } == {"database": 1, "cache": 0, "channel_layer": 1}
