@@ -30,9 +30,7 @@ def promtool(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
     found = shutil.which("promtool")
     if not found:
         pytest.fail("promtool is not installed: apt-get install promtool (Debian 13 and later)")
-    return subprocess.run(
-        [found, *arguments], cwd=cwd, capture_output=True, text=True, check=False
-    )
+    return subprocess.run([found, *arguments], cwd=cwd, capture_output=True, text=True, check=False)
 
 
 @pytest.fixture
@@ -88,5 +86,7 @@ def test_the_compose_example_configuration_is_valid(rules_folder):
     shutil.copy(PROMETHEUS_CONFIG, rules_folder)
     result = promtool("check", "config", PROMETHEUS_CONFIG.name, cwd=rules_folder)
     assert result.returncode == 0, result.stdout + result.stderr
-    jobs = {job["job_name"] for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]}
+    jobs = {
+        job["job_name"] for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
+    }
     assert jobs == {"web", "asgi"}
