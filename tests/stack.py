@@ -85,19 +85,6 @@ class Stack:
         options = {} if since is None else {"since": int(since)}
         return "".join(c.logs(**options).decode(errors="replace") for c in self.containers(service))
 
-    def log_lines_with(
-        self, service: str, text: str, *, since: float | None = None, timeout: float = 10
-    ) -> list[str]:
-        """The log lines of a service that hold `text`, waiting up to `timeout`
-        for the first: a server logs a request after it has answered it, so
-        the line may not be there yet when the client has its answer."""
-        deadline = time.monotonic() + timeout
-        while True:
-            lines = [line for line in self.logs(service, since=since).splitlines() if text in line]
-            if lines or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.1)
-
     def log_records(
         self,
         service: str,
