@@ -127,8 +127,10 @@ test: ## Lint, build, start a throwaway stack, run the tests through it, remove 
 	  django-reference/bench:$(TEST_PROJECT)-bench python check_report.py /results
 
 .PHONY: chaos
-chaos: ## The slow tests: faults (restarts, outages, kills) and slow clients, on a throwaway stack
+chaos: ## The slow tests: faults (restarts, outages, kills) and slow clients, on a throwaway stack; a Kubernetes web pod drained under POSTs
 	$(call stack-tests,chaos)
+	@echo "==> Kubernetes: a web pod stopped as the kubelet stops it, under POSTs through nginx"
+	tests/kubernetes/podman/run.sh $(TEST_PROJECT) --drain
 
 .PHONY: bench
 bench: ## Benchmark every scenario side by side; report in bench-results/ (BENCH_QUICK=1: briefly)
