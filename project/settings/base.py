@@ -337,13 +337,13 @@ X_FRAME_OPTIONS = "DENY"
 METRICS_PORT = int(env.str("METRICS_PORT", default="") or 0)
 if METRICS_PORT:
     # Requests, errors and latency per view, by route name (never the raw
-    # path, which would make a series per URL). One middleware, last but for
-    # axes, so that the status it counts is the one sent (axes' 429 too);
-    # django-prometheus's "before" middleware, which times the middleware
-    # too, is left out as one more cost on every request.
+    # path, which would make a series per URL): django-prometheus's series,
+    # counted by a middleware of our own that updates those three alone
+    # (apps/core/metrics.py says what it saves). Last but for axes, so that
+    # the status it counts is the one sent (axes' 429 too).
     MIDDLEWARE.insert(
         MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
-        "django_prometheus.middleware.PrometheusAfterMiddleware",
+        "apps.core.metrics.ViewMetricsMiddleware",
     )
     # Query counts, errors and durations: the PostgreSQL engine, wrapped;
     # its options (connect_timeout, CONN_HEALTH_CHECKS) stay as they are.
