@@ -345,10 +345,11 @@ if METRICS_PORT:
         MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
         "apps.core.metrics.ViewMetricsMiddleware",
     )
-    # Query counts, errors and durations: the PostgreSQL engine, wrapped;
+    # Query counts, errors and durations: the PostgreSQL engine, wrapped
+    # (django-prometheus's series, more cheaply: apps/core/postgresql/base.py);
     # its options (connect_timeout, CONN_HEALTH_CHECKS) stay as they are.
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+        DATABASES["default"]["ENGINE"] = "apps.core.postgresql"
     # Cache gets, hits and misses: django-redis, wrapped; its options (the
     # JSON serializer, the timeouts) stay as they are.
     if CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache":

@@ -176,7 +176,7 @@ def test_metrics_on_wraps_the_backends_and_keeps_their_options():
     assert on["middleware"] == ["apps.core.metrics.ViewMetricsMiddleware"]
     assert on["database"] == {
         **off["database"],
-        "ENGINE": "django_prometheus.db.backends.postgresql",
+        "ENGINE": "apps.core.postgresql",
     }
     assert on["database"]["OPTIONS"]["connect_timeout"] == 5
     assert on["database"]["CONN_HEALTH_CHECKS"] is True
