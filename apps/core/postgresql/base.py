@@ -13,8 +13,15 @@ when METRICS_PORT is set (project/settings/base.py).
 import time
 
 from django.db.backends.postgresql import base
-from django_prometheus.db import errors_total, execute_many_total, execute_total, query_duration_seconds
-from django_prometheus.db.backends.postgresql.base import DatabaseWrapper as PrometheusDatabaseWrapper
+from django_prometheus.db import (
+    errors_total,
+    execute_many_total,
+    execute_total,
+    query_duration_seconds,
+)
+from django_prometheus.db.backends.postgresql.base import (
+    DatabaseWrapper as PrometheusDatabaseWrapper,
+)
 
 
 def timed_cursor(cursor_class, *, alias: str, vendor: str):
