@@ -1,10 +1,11 @@
 """The platform's own Prometheus metrics, served with django-prometheus's on
 METRICS_PORT (off when it is empty or 0: nothing here is then counted).
 
-django-prometheus measures the HTTP views, PostgreSQL and the cache
-(project/settings/base.py); Gunicorn's busy workers are counted in
-deploy/gunicorn.conf.py. Here: WebSockets (JsonConsumer, the base of every
-consumer), the channel layer's round trip (/ws/ping/) and /readyz's checks.
+django-prometheus measures PostgreSQL and the cache (project/settings/base.py);
+Gunicorn's busy workers are counted in deploy/gunicorn.conf.py. Here: the
+HTTP views (ViewMetricsMiddleware), WebSockets (JsonConsumer, the base of
+every consumer), the channel layer's round trip (/ws/ping/) and /readyz's
+checks.
 
 Under Gunicorn each worker writes its values to files in
 PROMETHEUS_MULTIPROC_DIR (deploy/start-web.sh), which the master adds up when
@@ -12,10 +13,75 @@ scraped: a gauge's multiprocess_mode says how. Daphne is one process, which
 serves its own values (project/asgi.py).
 """
 
+import time
+
 import prometheus_client
+from django_prometheus.conf import PROMETHEUS_LATENCY_BUCKETS
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
+# --- HTTP, per view ---------------------------------------------------------------
+# The names, labels and buckets of django-prometheus's middleware, which the
+# alert rules (deploy/kubernetes/components/monitoring/rules.yaml) and the
+# README use. `view` is the route's name (never the raw path, which would make
+# a series per URL); `method` is one of METHODS, anything else one value.
+http_requests = Counter(
+    "django_http_requests_total_by_view_transport_method",
+    "Count of requests by view, transport, method.",
+    ["view", "transport", "method"],
+)
+http_responses = Counter(
+    "django_http_responses_total_by_status_view_method",
+    "Count of responses by status, view, method.",
+    ["status", "view", "method"],
+)
+http_latency = Histogram(
+    "django_http_requests_latency_seconds_by_view_method",
+    "Histogram of request processing time labelled by view.",
+    ["view", "method"],
+    # django-prometheus's: the alerts' objective, 0.5 s, is one of them.
+    buckets=PROMETHEUS_LATENCY_BUCKETS,
+)
+METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH")
+)
+UNNAMED_VIEW = "<unnamed view>"
+
+
+class ViewMetricsMiddleware:
+    """Requests, responses by status and latency, per view: the three series
+    of django-prometheus's PrometheusAfterMiddleware that anything reads, and
+    none of its dozen others (by charset, template, body sizes, ...). Every
+    metric update is a write to a memory-mapped file under Gunicorn: this
+    makes four a request where django-prometheus's made twelve.
+
+    Last but for axes (project/settings/base.py), so the status counted is the
+    one sent, axes' 429 included, and the latency is the view's and the inner
+    middleware's. A request is counted when its view is about to run
+    (process_view, as django-prometheus counts it): one that no route matched
+    (404) or that an outer middleware answered is counted among the
+    responses alone, under UNNAMED_VIEW or its view."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        method = request.method if request.method in METHODS else "<invalid method>"
+        match = request.resolver_match
+        view = match.view_name if match is not None else UNNAMED_VIEW
+        http_responses.labels(str(response.status_code), view, method).inc()
+        http_latency.labels(view, method).observe(time.perf_counter() - started)
+        return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        method = request.method if request.method in METHODS else "<invalid method>"
+        transport = "https" if request.is_secure() else "http"
+        http_requests.labels(request.resolver_match.view_name, transport, method).inc()
+
+
+# --- WebSockets ----------------------------------------------------------------------
 # `consumer` is the consumer's class name: a handful of values, whatever the
 # URLs. `code` is the WebSocket close code, as a string.
 websocket_connections_open = Gauge(

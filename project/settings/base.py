@@ -337,18 +337,19 @@ X_FRAME_OPTIONS = "DENY"
 METRICS_PORT = int(env.str("METRICS_PORT", default="") or 0)
 if METRICS_PORT:
     # Requests, errors and latency per view, by route name (never the raw
-    # path, which would make a series per URL). One middleware, last but for
-    # axes, so that the status it counts is the one sent (axes' 429 too);
-    # django-prometheus's "before" middleware, which times the middleware
-    # too, is left out as one more cost on every request.
+    # path, which would make a series per URL): django-prometheus's series,
+    # counted by a middleware of our own that updates those three alone
+    # (apps/core/metrics.py says what it saves). Last but for axes, so that
+    # the status it counts is the one sent (axes' 429 too).
     MIDDLEWARE.insert(
         MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
-        "django_prometheus.middleware.PrometheusAfterMiddleware",
+        "apps.core.metrics.ViewMetricsMiddleware",
     )
-    # Query counts, errors and durations: the PostgreSQL engine, wrapped;
+    # Query counts, errors and durations: the PostgreSQL engine, wrapped
+    # (django-prometheus's series, more cheaply: apps/core/postgresql/base.py);
     # its options (connect_timeout, CONN_HEALTH_CHECKS) stay as they are.
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+        DATABASES["default"]["ENGINE"] = "apps.core.postgresql"
     # Cache gets, hits and misses: django-redis, wrapped; its options (the
     # JSON serializer, the timeouts) stay as they are.
     if CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache":

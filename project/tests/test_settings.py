@@ -152,7 +152,7 @@ def test_an_upload_limit_of_zero_is_refused():
 METRICS_REPORT = (
     "import json; from django.conf import settings; "
     "print(json.dumps({'port': settings.METRICS_PORT, "
-    "'middleware': [m for m in settings.MIDDLEWARE if 'prometheus' in m], "
+    "'middleware': [m for m in settings.MIDDLEWARE if 'Metrics' in m or 'prometheus' in m], "
     "'database': settings.DATABASES['default'], 'cache': settings.CACHES['default']}))"
 )
 STACK_SERVICES = {"DATABASE_URL": "postgres://app@db:5432/app"}
@@ -173,10 +173,10 @@ def test_metrics_on_wraps_the_backends_and_keeps_their_options():
     result = run_django(METRICS_REPORT, METRICS_PORT="9100", **STACK_SERVICES)
     on = json.loads(result.stdout)
     assert on["port"] == 9100, result.stderr
-    assert on["middleware"] == ["django_prometheus.middleware.PrometheusAfterMiddleware"]
+    assert on["middleware"] == ["apps.core.metrics.ViewMetricsMiddleware"]
     assert on["database"] == {
         **off["database"],
-        "ENGINE": "django_prometheus.db.backends.postgresql",
+        "ENGINE": "apps.core.postgresql",
     }
     assert on["database"]["OPTIONS"]["connect_timeout"] == 5
     assert on["database"]["CONN_HEALTH_CHECKS"] is True

@@ -77,3 +77,57 @@ async def test_a_ping_echo_sent_by_anyone_else_is_answered_and_not_timed(metrics
     assert json.loads(await client.receive_from()) == {"pong": "from afar"}
     assert ping_metrics("1000")["round_trips"] == before
     await client.disconnect()
+
+
+# --- HTTP, per view (ViewMetricsMiddleware) ------------------------------------
+
+
+@pytest.fixture
+def view_metrics(settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "apps.core.metrics.ViewMetricsMiddleware"]
+
+
+def http_counts(view: str, method: str, status: str) -> dict[str, float]:
+    samples = {
+        "requests": (
+            "django_http_requests_total_by_view_transport_method_total",
+            {"view": view, "transport": "http", "method": method},
+        ),
+        "responses": (
+            "django_http_responses_total_by_status_view_method_total",
+            {"status": status, "view": view, "method": method},
+        ),
+        "timed": (
+            "django_http_requests_latency_seconds_by_view_method_count",
+            {"view": view, "method": method},
+        ),
+    }
+    return {
+        key: REGISTRY.get_sample_value(name, labels) or 0.0
+        for key, (name, labels) in samples.items()
+    }
+
+
+def test_a_request_is_counted_and_timed_under_its_route_name(view_metrics, client):
+    before = http_counts("admin:login", "GET", "200")
+    assert client.get("/admin/login/").status_code == 200
+    assert http_counts("admin:login", "GET", "200") == {
+        key: value + 1 for key, value in before.items()
+    }
+
+
+def test_a_path_no_route_matches_is_one_series_not_one_per_path(view_metrics, client):
+    before = http_counts("<unnamed view>", "GET", "404")
+    assert client.get("/no/such/page/").status_code == 404
+    assert client.get("/another/missing/page/").status_code == 404
+    after = http_counts("<unnamed view>", "GET", "404")
+    assert after == {**before, "responses": before["responses"] + 2, "timed": before["timed"] + 2}
+
+
+def test_an_unknown_method_is_one_series_not_one_per_method(view_metrics, client):
+    before = http_counts("admin:login", "<invalid method>", "405")
+    response = client.generic("BREW", "/admin/login/")
+    assert response.status_code == 405
+    assert http_counts("admin:login", "<invalid method>", "405") == {
+        key: value + 1 for key, value in before.items()
+    }
