@@ -142,9 +142,9 @@ bench: ## Benchmark every scenario side by side; report in bench-results/ (BENCH
 requirements: ## Regenerate the pinned requirements/*.txt from *.in (ARGS=--upgrade for newer pins)
 	docker run --rm --volume "$(CURDIR)/requirements:/requirements" --workdir /requirements \
 	  --env CUSTOM_COMPILE_COMMAND="make requirements" \
-	  python:3.13-slim sh -c 'pip install --quiet --root-user-action=ignore pip-tools && \
+	  python:3.13-slim sh -c 'python -m venv /tmp/pip-tools && /tmp/pip-tools/bin/pip install --quiet pip-tools && \
 	  for name in base production dev bench checkov; do \
 	    echo "==> $$name.txt"; \
-	    pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	    /tmp/pip-tools/bin/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
 	      $(ARGS) --output-file "$$name.txt" "$$name.in"; \
 	  done'

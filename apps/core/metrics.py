@@ -1,11 +1,13 @@
-"""The platform's own Prometheus metrics, served with django-prometheus's on
-METRICS_PORT (off when it is empty or 0: nothing here is then counted).
+"""The platform's Prometheus metrics, served on METRICS_PORT (off when it is
+empty or 0: nothing here is then counted).
 
-django-prometheus measures PostgreSQL and the cache (project/settings/base.py);
 Gunicorn's busy workers are counted in deploy/gunicorn.conf.py. Here: the
-HTTP views (ViewMetricsMiddleware), WebSockets (JsonConsumer, the base of
-every consumer), the channel layer's round trip (/ws/ping/) and /readyz's
-checks.
+HTTP views (ViewMetricsMiddleware), PostgreSQL's queries (counted by the
+engine in apps/core/postgresql), the cache (MeteredRedisCache), WebSockets
+(JsonConsumer, the base of every consumer), the channel layer's round trip
+(/ws/ping/) and /readyz's checks. The series keep django-prometheus's names,
+labels and buckets, which dashboards and the alert rules know; the package
+itself is not used (its releases do not support this Django).
 
 Under Gunicorn each worker writes its values to files in
 PROMETHEUS_MULTIPROC_DIR (deploy/start-web.sh), which the master adds up when
@@ -16,9 +18,15 @@ serves its own values (project/asgi.py).
 import time
 
 import prometheus_client
-from django_prometheus.conf import PROMETHEUS_LATENCY_BUCKETS
+from django_redis import cache as django_redis_cache
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
+
+# django-prometheus's latency buckets: the alerts' objective, 0.5 s, is one.
+LATENCY_BUCKETS = (
+    *(0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0),
+    *(25.0, 50.0, 75.0, float("inf")),
+)
 
 # --- HTTP, per view ---------------------------------------------------------------
 # The names, labels and buckets of django-prometheus's middleware, which the
@@ -39,8 +47,7 @@ http_latency = Histogram(
     "django_http_requests_latency_seconds_by_view_method",
     "Histogram of request processing time labelled by view.",
     ["view", "method"],
-    # django-prometheus's: the alerts' objective, 0.5 s, is one of them.
-    buckets=PROMETHEUS_LATENCY_BUCKETS,
+    buckets=LATENCY_BUCKETS,
 )
 METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "OPTIONS", "CONNECT", "PATCH")
@@ -79,6 +86,68 @@ class ViewMetricsMiddleware:
         method = request.method if request.method in METHODS else "<invalid method>"
         transport = "https" if request.is_secure() else "http"
         http_requests.labels(request.resolver_match.view_name, transport, method).inc()
+
+
+# --- PostgreSQL: apps/core/postgresql counts and times every query ----------------
+db_connections = Counter(
+    "django_db_new_connections_total",
+    "Counter of created connections by database and by vendor.",
+    ["alias", "vendor"],
+)
+db_connection_errors = Counter(
+    "django_db_new_connection_errors_total",
+    "Counter of connection failures by database and by vendor.",
+    ["alias", "vendor"],
+)
+db_executed = Counter(
+    "django_db_execute_total",
+    "Counter of executed statements by database and by vendor, including bulk executions.",
+    ["alias", "vendor"],
+)
+db_executed_many = Counter(
+    "django_db_execute_many_total",
+    "Counter of executed statements in bulk operations by database and by vendor.",
+    ["alias", "vendor"],
+)
+db_errors = Counter(
+    "django_db_errors_total",
+    "Counter of execution errors by database, vendor and exception type.",
+    ["alias", "vendor", "type"],
+)
+db_query_duration = Histogram(
+    "django_db_query_duration_seconds",
+    "Histogram of query duration by database and vendor.",
+    ["alias", "vendor"],
+    buckets=LATENCY_BUCKETS,
+)
+
+# --- The cache ------------------------------------------------------------------------
+cache_gets = Counter("django_cache_get_total", "Total get requests on cache", ["backend"])
+cache_hits = Counter("django_cache_get_hits_total", "Total hits on cache", ["backend"])
+cache_misses = Counter("django_cache_get_misses_total", "Total misses on cache", ["backend"])
+cache_get_failures = Counter(
+    "django_cache_get_fail_total", "Total get request failures by cache", ["backend"]
+)
+
+
+class MeteredRedisCache(django_redis_cache.RedisCache):
+    """django-redis's cache, its gets counted: hits, misses and failures (a
+    Redis that did not answer, which django-redis turns into a miss when
+    IGNORE_EXCEPTIONS is on). The BACKEND when METRICS_PORT is set."""
+
+    @django_redis_cache.omit_exception
+    def get(self, key, default=None, version=None, client=None):
+        cache_gets.labels("redis").inc()
+        try:
+            value = self.client.get(key, default=None, version=version, client=client)
+        except django_redis_cache.ConnectionInterrupted:
+            cache_get_failures.labels("redis").inc()
+            raise
+        if value is None:
+            cache_misses.labels("redis").inc()
+            return default
+        cache_hits.labels("redis").inc()
+        return value
 
 
 # --- WebSockets ----------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Read top to bottom; dev.py, production.py and test.py change only what they
 name. Every environment variable read here is listed in .env.example and in the
-README. https://docs.djangoproject.com/en/5.2/ref/settings/
+README. https://docs.djangoproject.com/en/6.1/ref/settings/
 """
 
 from datetime import timedelta
@@ -16,7 +16,7 @@ from project.env import BASE_DIR, env
 
 # ---------------------------------------------------------------------------
 # Core
-# https://docs.djangoproject.com/en/5.2/ref/settings/#core-settings
+# https://docs.djangoproject.com/en/6.1/ref/settings/#core-settings
 # ---------------------------------------------------------------------------
 # SECRET_KEY and ALLOWED_HOSTS are set by each environment module: production
 # requires them from the environment, dev and test make their own.
@@ -92,7 +92,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # ---------------------------------------------------------------------------
 # Database: PostgreSQL in the stack, SQLite when DATABASE_URL is unset
-# https://docs.djangoproject.com/en/5.2/ref/settings/#databases
+# https://docs.djangoproject.com/en/6.1/ref/settings/#databases
 # ---------------------------------------------------------------------------
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 # Keep connections open between requests, and check them before reuse so a
@@ -189,7 +189,7 @@ else:
 
 # ---------------------------------------------------------------------------
 # Sessions: in PostgreSQL alone
-# https://docs.djangoproject.com/en/5.2/topics/http/sessions/
+# https://docs.djangoproject.com/en/6.1/topics/http/sessions/
 # ---------------------------------------------------------------------------
 # Every request that uses its session reads the row (a primary-key lookup), so a
 # session deleted from the database, by logout or by hand, is gone on the next
@@ -258,7 +258,7 @@ WEBSOCKET_MESSAGE_BURST = 10
 
 # ---------------------------------------------------------------------------
 # Static files: hashed names, collected into the nginx image at build time
-# https://docs.djangoproject.com/en/5.2/howto/static-files/deployment/
+# https://docs.djangoproject.com/en/6.1/howto/static-files/deployment/
 # ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -269,7 +269,7 @@ STORAGES = {
 
 # ---------------------------------------------------------------------------
 # Media files: what users upload (default_storage)
-# https://docs.djangoproject.com/en/5.2/topics/files/
+# https://docs.djangoproject.com/en/6.1/topics/files/
 # ---------------------------------------------------------------------------
 # In the stack, MEDIA_ROOT is the `media` volume: web writes it, nginx reads
 # it (mounted read-only) and serves it under /media/ as downloads that can
@@ -317,7 +317,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES
 
 # ---------------------------------------------------------------------------
 # Security
-# https://docs.djangoproject.com/en/5.2/topics/security/
+# https://docs.djangoproject.com/en/6.1/topics/security/
 # ---------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -327,7 +327,7 @@ X_FRAME_OPTIONS = "DENY"
 
 # ---------------------------------------------------------------------------
 # Metrics: Prometheus, on a port of their own
-# https://github.com/korfuri/django-prometheus
+# https://prometheus.github.io/client_python/
 # ---------------------------------------------------------------------------
 # web and asgi serve /metrics on METRICS_PORT (9100 in the stack), a port
 # nginx never proxies and Compose never publishes: Gunicorn's master for all
@@ -353,11 +353,11 @@ if METRICS_PORT:
     # Cache gets, hits and misses: django-redis, wrapped; its options (the
     # JSON serializer, the timeouts) stay as they are.
     if CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache":
-        CACHES["default"]["BACKEND"] = "django_prometheus.cache.backends.redis.RedisCache"
+        CACHES["default"]["BACKEND"] = "apps.core.metrics.MeteredRedisCache"
 
 # ---------------------------------------------------------------------------
 # Logging: everything to stdout, where Docker and Kubernetes collect it
-# https://docs.djangoproject.com/en/5.2/topics/logging/
+# https://docs.djangoproject.com/en/6.1/topics/logging/
 # ---------------------------------------------------------------------------
 # LOG_FORMAT: `json`, one object a line in the schema nginx, Gunicorn and
 # Daphne share (project/logs.py), or `text` for people (dev.py's default).

@@ -30,7 +30,7 @@ if not REDIS_URL:
 
 # ---------------------------------------------------------------------------
 # HTTPS: one switch, DJANGO_HTTPS, for when browsers reach the site over TLS
-# https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/#https
+# https://docs.djangoproject.com/en/6.1/howto/deployment/checklist/#https
 # ---------------------------------------------------------------------------
 # Off by default so the local stack works on http://localhost:8000. Turn it on
 # only where TLS terminates in front of Django: nginx then sets

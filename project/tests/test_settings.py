@@ -182,7 +182,7 @@ def test_metrics_on_wraps_the_backends_and_keeps_their_options():
     assert on["database"]["CONN_HEALTH_CHECKS"] is True
     assert on["cache"] == {
         **off["cache"],
-        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.core.metrics.MeteredRedisCache",
     }
     assert on["cache"]["OPTIONS"]["SERIALIZER"] == "django_redis.serializers.json.JSONSerializer"
 
