@@ -111,7 +111,7 @@ define stack-tests
 	  && cd "$$copy" && git init --quiet && git add --all \
 	  && pre-commit run --all-files --show-diff-on-failure'; \
 	echo "==> starting the stack (asgi with two replicas)"; \
-	$(TEST_COMPOSE) up --detach --wait --quiet-pull --scale asgi=2 nginx housekeeping; \
+	$(TEST_COMPOSE) up --detach --wait --quiet-pull --scale asgi=2 nginx worker; \
 	echo "==> pytest -m '$(1)'"; \
 	$(TEST_COMPOSE) run --rm --no-deps tests pytest -m '$(1)'
 endef

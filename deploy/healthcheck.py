@@ -1,6 +1,13 @@
 """Docker health check for web and asgi: GET /healthz on this container's port.
 
     python deploy/healthcheck.py 8000
+    python deploy/healthcheck.py worker
+
+With `worker`: the worker's own account of itself, in the file it rewrites
+every few seconds (apps/core/tasks/worker.py, HEALTH_FILE): healthy while the
+file is fresh, PostgreSQL answered its last heartbeat, and its loop turned
+recently, or the task in hand is within its time limit. The limits are the
+worker's, written in the file.
 
 Exits 0 when the answer is 200, 1 otherwise (an error, a refused or silent
 port: a traceback, and 1).
@@ -14,6 +21,27 @@ image has no curl.
 
 import socket
 import sys
+import time
+
+
+def worker_healthy(path: str = "/tmp/worker-health.json") -> bool:  # noqa: S108
+    import json
+
+    try:
+        with open(path) as file:
+            state = json.load(file)
+    except (OSError, ValueError):
+        return False
+    now = time.time()
+    if now - state["written_at"] > state["beat_max_seconds"] or not state["database_ok"]:
+        return False
+    if state["task_started_at"] is not None:
+        return now - state["task_started_at"] <= state["task_max_seconds"]
+    return now - state["loop_at"] <= state["loop_max_seconds"]
+
+
+if sys.argv[1] == "worker":
+    sys.exit(0 if worker_healthy() else 1)
 
 port = int(sys.argv[1])
 with socket.create_connection(("127.0.0.1", port), timeout=3) as connection:

@@ -15,3 +15,13 @@ class CoreConfig(AppConfig):
         from .request_id import request_context_clear
 
         request_finished.connect(request_context_clear, dispatch_uid="request_context_clear")
+
+        # Tasks enqueued, by name, wherever they are enqueued (apps/core/metrics.py).
+        from django.conf import settings
+
+        if settings.METRICS_PORT:
+            from django.tasks.signals import task_enqueued
+
+            from .metrics import task_enqueued_count
+
+            task_enqueued.connect(task_enqueued_count, dispatch_uid="task_enqueued_count")

@@ -150,6 +150,47 @@ class MeteredRedisCache(django_redis_cache.RedisCache):
         return value
 
 
+# --- Background tasks (apps/core/tasks) ---------------------------------------------
+# `task` is the task's name (its function's): a handful of values. Enqueued
+# where the enqueueing happens (web, asgi, the worker itself); the rest in the
+# worker that runs them.
+tasks_enqueued = Counter("tasks_enqueued", "Tasks enqueued.", ["task"])
+tasks_started = Counter("tasks_started", "Task attempts started.", ["task"])
+tasks_succeeded = Counter("tasks_succeeded", "Tasks that returned.", ["task"])
+tasks_retried = Counter(
+    "tasks_retried", "Attempts that failed and were put back to run again.", ["task"]
+)
+tasks_failed = Counter(
+    "tasks_failed", "Tasks that failed their last allowed attempt, kept as failed.", ["task"]
+)
+tasks_taken_over = Counter(
+    "tasks_taken_over", "Running tasks whose worker died, put back to run again.", ["task"]
+)
+task_duration = Histogram(
+    "task_duration_seconds",
+    "How long an attempt ran, whatever its outcome.",
+    ["task"],
+    buckets=LATENCY_BUCKETS,
+)
+
+
+def task_enqueued_count(sender, task_result, **kwargs) -> None:
+    """django.tasks' task_enqueued signal (connected in apps/core/apps.py)."""
+    tasks_enqueued.labels(task_result.task.name).inc()
+
+
+# Read by each worker from PostgreSQL every few seconds: every worker reports
+# the same queue, so aggregate with max(), never sum().
+tasks_waiting = Gauge(
+    "tasks_waiting", "Tasks ready to run now and not yet started.", multiprocess_mode="max"
+)
+tasks_oldest_waiting_age = Gauge(
+    "tasks_oldest_waiting_age_seconds",
+    "How long the task that has waited longest to start has been ready (0: none waits).",
+    multiprocess_mode="max",
+)
+
+
 # --- WebSockets ----------------------------------------------------------------------
 # `consumer` is the consumer's class name: a handful of values, whatever the
 # URLs. `code` is the WebSocket close code, as a string.

@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "channels",
     # Counts failed logins and locks out who makes too many (Logins, below).
     "axes",
+    # Background tasks' table, in PostgreSQL (Tasks, below).
+    "django_tasks_db",
     # The platform every app stands on: sessions, health, draining, the
     # WebSocket consumer base, the base template (apps/core).
     "apps.core",
@@ -245,6 +247,51 @@ AXES_LOCKOUT_CALLABLE = "apps.core.logins.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True
 # No banner in the log each time a process starts (manage.py commands too).
 AXES_VERBOSE = False
+
+# ---------------------------------------------------------------------------
+# Tasks: work that must not happen inside a request, run by the worker
+# https://docs.djangoproject.com/en/6.1/topics/tasks/
+# ---------------------------------------------------------------------------
+# Apps define tasks with @django.tasks.task and call .enqueue(): Django's own
+# API, so a fork can change the backend here alone. Tasks are rows in
+# PostgreSQL (django-tasks-db's table; apps/core/tasks/backend.py adds the
+# enqueuing request's id), written in the caller's transaction: rolled back,
+# a task never runs; committed, it does. The `worker` service runs them
+# (`manage.py worker`, apps/core/tasks/worker.py), as many replicas as you
+# like. At least once: a task whose worker died runs again, so every task must
+# be safe to repeat (the README's "Background tasks" shows how).
+TASKS = {"default": {"BACKEND": "apps.core.tasks.backend.DatabaseBackend"}}
+# A task that raises is tried again, TASK_RETRY_BASE_SECONDS later, doubling
+# each time (1, 2, 4, 8 s with the defaults), up to TASK_MAX_ATTEMPTS tries in
+# all; then it is kept as failed, with its error, in the admin.
+TASK_MAX_ATTEMPTS = 5
+TASK_RETRY_BASE_SECONDS = 1
+# The longest a task may run: past it, the attempt fails (TaskTimeLimitExceeded)
+# and is retried as any failure is. A stopping worker finishes its task first,
+# so the worker's stop grace period (docker-compose.yml, the Kubernetes
+# Deployment) is longer than this.
+TASK_TIME_LIMIT_SECONDS = 60
+# A worker tells PostgreSQL it is alive every few seconds; one silent for
+# TASK_WORKER_LEASE_SECONDS is taken for dead (killed, out of memory, its node
+# lost), and the task it held is run again by another worker: within about
+# this long, plus one of the workers' checks (every 5 s).
+TASK_WORKER_LEASE_SECONDS = 15
+# Finished tasks' rows (results, errors) are deleted after this long.
+TASK_RESULTS_KEEP_DAYS = 7
+# Periodic jobs: each task runs once every period (aligned to the epoch, in
+# UTC: "1 day" is each midnight) however many workers run, and once at once
+# after a downtime that missed its time. Every worker keeps the schedule; a
+# row per job in PostgreSQL says which period has been enqueued
+# (apps/core/tasks/schedules.py).
+TASK_SCHEDULES = {
+    # Expired sessions' rows: nothing else deletes them.
+    "sessions-clear": {"task": "apps.core.tasks.jobs.sessions_clear", "every": timedelta(days=1)},
+    # Finished tasks' rows, older than TASK_RESULTS_KEEP_DAYS.
+    "task-results-prune": {
+        "task": "apps.core.tasks.jobs.task_results_prune",
+        "every": timedelta(hours=1),
+    },
+}
 
 # ---------------------------------------------------------------------------
 # WebSockets (apps/core/consumers.py)

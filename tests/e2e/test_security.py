@@ -22,7 +22,7 @@ from tests.stack import static_urls
 pytestmark = pytest.mark.e2e
 
 # Long-running services and what each must not be allowed.
-HARDENED_SERVICES = ["nginx", "web", "asgi", "housekeeping", "redis", "db"]
+HARDENED_SERVICES = ["nginx", "web", "asgi", "worker", "redis", "db"]
 
 # A whole PEM private key: the header, then its base64 body (a library's
 # binary may hold the header text alone).

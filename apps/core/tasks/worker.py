@@ -1,0 +1,402 @@
+"""The worker: runs the tasks apps enqueue with django.tasks, one at a time,
+as many worker processes as the deployment runs (`manage.py worker`; the
+`worker` service).
+
+What it guarantees, and how:
+- **Each task to one worker at a time.** A task is claimed in a transaction
+  that locks its row (SELECT ... FOR UPDATE SKIP LOCKED, as django-tasks-db's
+  own worker does) and marks it RUNNING with this worker's id.
+- **At least once.** Every worker writes its heartbeat (WorkerBeat) every
+  BEAT_SECONDS, from a thread of its own, so a long task does not silence
+  it. A worker silent for TASK_WORKER_LEASE_SECONDS is dead (SIGKILL, out of
+  memory, a lost node), and any worker then puts the task it held back to
+  READY: it runs again, on any worker. So tasks must be safe to repeat.
+  A task whose worker dies TASK_MAX_ATTEMPTS times is kept as failed.
+- **Retries.** A task that raises is put back with run_after set
+  TASK_RETRY_BASE_SECONDS * 2**(attempt - 1) later; its last allowed attempt
+  failing keeps it FAILED, with its error and traceback (the admin's "Task
+  results"). An attempt longer than TASK_TIME_LIMIT_SECONDS is interrupted
+  (SIGALRM) and fails.
+- **A graceful stop.** SIGTERM or SIGINT: no new task is claimed, the one in
+  hand finishes, and the process exits 0.
+- **PostgreSQL away.** A failed claim is logged and tried again; the health
+  file (HEALTH_FILE) shows PostgreSQL unreachable, so the container is
+  unhealthy meanwhile, and healthy again once PostgreSQL answers. Nothing
+  is lost: a task is a row, and a row not yet claimed is claimed later.
+- **Prompt pickup.** A trigger NOTIFYs on every new task (apps/core
+  migrations), on commit; a thread LISTENs and wakes the worker at once. A
+  poll every POLL_SECONDS covers tasks that come due (retries, run_after)
+  and a lost notification.
+
+Each task's log lines carry its id (task_id), its name (task), and the id of
+the request that enqueued it (request_id), so `grep` of a request id
+follows it from nginx into the worker.
+"""
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.tasks.base import TaskContext, TaskResultStatus
+from django.tasks.signals import task_finished, task_started
+from django.utils import timezone
+from django.utils.crypto import get_random_string
+from django_tasks_db.models import DBTaskResult
+
+from apps.core import metrics
+from apps.core.models import WorkerBeat
+from apps.core.request_id import request_context
+from apps.core.tasks.backend import enqueuing_request_id
+from apps.core.tasks.schedules import schedules_enqueue
+
+logger = logging.getLogger(__name__)
+
+# The channel the tasks table's trigger notifies (apps/core/migrations).
+NOTIFY_CHANNEL = "tasks_enqueued"
+BEAT_SECONDS = 3
+POLL_SECONDS = 1
+# How often the worker looks for dead workers' tasks and keeps the schedules.
+CHORES_SECONDS = 5
+# The container's health check reads this (deploy/healthcheck.py worker).
+HEALTH_FILE = Path("/tmp/worker-health.json")  # noqa: S108 (a tmpfs of the container's own)
+
+
+class TaskTimeLimitExceeded(Exception):
+    """The attempt ran longer than TASK_TIME_LIMIT_SECONDS."""
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """How long after failed attempt number `attempt` (1, 2, ...) the next one runs."""
+    return timedelta(seconds=settings.TASK_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+
+
+class Worker:
+    def __init__(self, *, worker_id: str | None = None, queues: list[str] | None = None):
+        self.worker_id = worker_id or f"{socket.gethostname()[:40]}-{get_random_string(12)}"
+        self.queues = queues
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+        # What the health file reports (written by the heartbeat thread).
+        self.database_ok_at: float | None = None
+        self.loop_at = time.time()
+        self.task_started_at: float | None = None
+
+    # --- Running -------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Take tasks until asked to stop (stop(), SIGTERM, SIGINT)."""
+        logger.info("worker %s starting", self.worker_id)
+        threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
+        threading.Thread(target=self._listen_forever, name="listen", daemon=True).start()
+        chores_due = 0.0
+        while not self.stopping.is_set():
+            self.loop_at = time.time()
+            try:
+                if time.monotonic() >= chores_due:
+                    self.chores()
+                    chores_due = time.monotonic() + CHORES_SECONDS
+                row = self.claim()
+            except DatabaseError as error:
+                logger.warning("PostgreSQL unreachable; trying again: %s", error)
+                self.database_ok_at = None
+                connection.close()
+                self.stopping.wait(POLL_SECONDS)
+                continue
+            self.database_ok_at = time.time()
+            if row is not None:
+                self.run_task(row)
+            else:
+                self.wake.wait(POLL_SECONDS)
+                self.wake.clear()
+        self.goodbye()
+
+    def stop(self, *_signal) -> None:
+        """No new task; the one in hand (if any) finishes first."""
+        if not self.stopping.is_set():
+            logger.info("worker %s stopping: finishing the task in hand, if any", self.worker_id)
+        self.stopping.set()
+        self.wake.set()
+
+    def signals_handle(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGALRM, self._time_limit_exceeded)
+
+    def goodbye(self) -> None:
+        try:
+            WorkerBeat.objects.filter(worker_id=self.worker_id).delete()
+        except DatabaseError:
+            pass  # its heartbeat goes stale: the same, a lease later
+        logger.info("worker %s stopped", self.worker_id)
+
+    # --- One task ------------------------------------------------------------------
+
+    def claim(self) -> DBTaskResult | None:
+        """The next task ready to run, marked RUNNING by this worker; None if none."""
+        close_old_connections()
+        tasks = DBTaskResult.objects.ready().filter(backend_name="default")
+        if self.queues:
+            tasks = tasks.filter(queue_name__in=self.queues)
+        with transaction.atomic():
+            row = tasks.select_for_update(skip_locked=True).first()
+            if row is not None:
+                row.claim(self.worker_id)
+        return row
+
+    def run_task(self, row: DBTaskResult) -> None:
+        attempt = len(row.worker_ids)
+        fields = {"request_id": enqueuing_request_id(row), "task_id": str(row.id)}
+        token = request_context.set(fields)
+        started = time.monotonic()
+        name = row.task_path.rpartition(".")[2]
+        try:
+            task = row.task
+            name = task.name
+            fields["task"] = name
+            result = row.task_result
+            metrics.tasks_started.labels(name).inc()
+            # Django's own receivers log "Task id=... state=RUNNING" (and
+            # SUCCESSFUL or FAILED, with the traceback, at the end).
+            task_started.send(sender=type(task.get_backend()), task_result=result)
+            self.task_started_at = time.time()
+            signal.setitimer(signal.ITIMER_REAL, settings.TASK_TIME_LIMIT_SECONDS)
+            try:
+                if task.takes_context:
+                    value = task.call(TaskContext(task_result=result), *result.args, **result.kwargs)
+                else:
+                    value = task.call(*result.args, **result.kwargs)
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                self.task_started_at = None
+        except Exception as error:
+            self.task_failed(row, name, attempt, error)
+        else:
+            self.task_succeeded(row, name, value)
+        finally:
+            metrics.task_duration.labels(name).observe(time.monotonic() - started)
+            request_context.reset(token)
+
+    def _time_limit_exceeded(self, *_signal):
+        raise TaskTimeLimitExceeded(
+            f"the task ran longer than TASK_TIME_LIMIT_SECONDS ({settings.TASK_TIME_LIMIT_SECONDS} s)"
+        )
+
+    def _finish(self, row: DBTaskResult, **fields) -> bool:
+        """Write the attempt's outcome, if the task is still this worker's
+        (another may have taken it over, had this one gone silent): whether it was."""
+        for _ in range(30):  # PostgreSQL may be restarting: the outcome must not be lost
+            try:
+                close_old_connections()
+                return bool(
+                    DBTaskResult.objects.filter(
+                        id=row.id, status=TaskResultStatus.RUNNING, worker_ids=row.worker_ids
+                    ).update(**fields)
+                )
+            except DatabaseError as error:
+                logger.warning("could not record the task's outcome; trying again: %s", error)
+                connection.close()
+                time.sleep(1)
+        raise RuntimeError("PostgreSQL did not answer for 30 s: the task will run again")
+
+    def task_succeeded(self, row: DBTaskResult, name: str, value) -> None:
+        recorded = self._finish(
+            row,
+            status=TaskResultStatus.SUCCESSFUL,
+            finished_at=timezone.now(),
+            return_value=value,
+            exception_class_path="",
+            traceback="",
+        )
+        if recorded:
+            metrics.tasks_succeeded.labels(name).inc()
+            row.refresh_from_db()
+            task_finished.send(sender=type(row.task.get_backend()), task_result=row.task_result)
+        else:
+            logger.warning("task %s succeeded, but another worker had taken it over", name)
+
+    def task_failed(self, row: DBTaskResult, name: str, attempt: int, error: Exception) -> None:
+        import traceback as tb
+
+        error_fields = {
+            "exception_class_path": f"{type(error).__module__}.{type(error).__qualname__}",
+            "traceback": "".join(tb.format_exception(error)),
+        }
+        if attempt < settings.TASK_MAX_ATTEMPTS:
+            delay = retry_delay(attempt)
+            if self._finish(
+                row,
+                status=TaskResultStatus.READY,
+                run_after=timezone.now() + delay,
+                started_at=None,
+                **error_fields,
+            ):
+                metrics.tasks_retried.labels(name).inc()
+                logger.warning(
+                    "task %s failed (attempt %d of %d); trying again in %s s",
+                    name,
+                    attempt,
+                    settings.TASK_MAX_ATTEMPTS,
+                    delay.total_seconds(),
+                    exc_info=error,
+                )
+            return
+        if self._finish(
+            row,
+            status=TaskResultStatus.FAILED,
+            finished_at=timezone.now(),
+            return_value=None,
+            **error_fields,
+        ):
+            metrics.tasks_failed.labels(name).inc()
+            error_report(error, task=name)
+            row.refresh_from_db()
+            try:
+                task_finished.send(sender=type(row.task.get_backend()), task_result=row.task_result)
+            except ImportError:
+                pass  # a task whose code is gone: nothing to tell
+
+    # --- Chores: dead workers' tasks, the schedules, the queue's gauges -------------
+
+    def chores(self) -> None:
+        self.take_over_lost()
+        schedules_enqueue()
+
+    def take_over_lost(self) -> int:
+        """Put the tasks of dead workers back to run again: how many."""
+        cutoff = timezone.now() - timedelta(seconds=settings.TASK_WORKER_LEASE_SECONDS)
+        alive = set(WorkerBeat.objects.filter(seen_at__gte=cutoff).values_list("worker_id", flat=True))
+        taken = 0
+        with transaction.atomic():
+            running = DBTaskResult.objects.running().select_for_update(skip_locked=True)
+            for row in running.filter(started_at__lt=cutoff):
+                if row.worker_ids and row.worker_ids[-1] in alive:
+                    continue
+                name = row.task_path.rpartition(".")[2]
+                if len(row.worker_ids) >= settings.TASK_MAX_ATTEMPTS:
+                    row.status = TaskResultStatus.FAILED
+                    row.finished_at = timezone.now()
+                    row.exception_class_path = "apps.core.tasks.worker.WorkerLost"
+                    row.traceback = (
+                        f"The worker running attempt {len(row.worker_ids)} stopped answering; "
+                        "no attempts are left."
+                    )
+                    row.save(
+                        update_fields=["status", "finished_at", "exception_class_path", "traceback"]
+                    )
+                    metrics.tasks_failed.labels(name).inc()
+                    logger.error("task %s (%s): its worker died on its last attempt", name, row.id)
+                else:
+                    row.status = TaskResultStatus.READY
+                    row.run_after = timezone.now()
+                    row.started_at = None
+                    row.save(update_fields=["status", "run_after", "started_at"])
+                    metrics.tasks_taken_over.labels(name).inc()
+                    logger.warning(
+                        "task %s (%s): worker %s died running it; it will run again",
+                        name,
+                        row.id,
+                        row.worker_ids[-1] if row.worker_ids else None,
+                    )
+                taken += 1
+        # Workers gone a day: their rows are history.
+        WorkerBeat.objects.filter(seen_at__lt=timezone.now() - timedelta(days=1)).delete()
+        return taken
+
+    def queue_measure(self) -> None:
+        now = timezone.now()
+        ready = DBTaskResult.objects.ready()
+        waiting = ready.count()
+        oldest = ready.order_by("run_after").values_list("run_after", "enqueued_at").first()
+        metrics.tasks_waiting.set(waiting)
+        if oldest is None:
+            metrics.tasks_oldest_waiting_age.set(0)
+        else:
+            # run_after is far in the future for a task with none: then it
+            # has waited since it was enqueued.
+            since = min(oldest[0], oldest[1]) if oldest[0] > now else oldest[0]
+            metrics.tasks_oldest_waiting_age.set(max(0.0, (now - since).total_seconds()))
+
+    # --- Threads: the heartbeat, and the listener that wakes the loop ---------------
+
+    def _beat_forever(self) -> None:
+        started = timezone.now()
+        host = socket.gethostname()
+        while not self.stopping.is_set():
+            try:
+                WorkerBeat.objects.update_or_create(
+                    worker_id=self.worker_id,
+                    defaults={"seen_at": timezone.now(), "host": host},
+                    create_defaults={"seen_at": timezone.now(), "host": host, "started_at": started},
+                )
+                if settings.METRICS_PORT:
+                    self.queue_measure()
+                beat_ok = time.time()
+            except DatabaseError as error:
+                logger.warning("heartbeat: PostgreSQL unreachable: %s", error)
+                connection.close()
+                beat_ok = None
+            self.health_write(beat_ok)
+            self.stopping.wait(BEAT_SECONDS)
+        connection.close()
+
+    def health_write(self, beat_ok: float | None) -> None:
+        """The health check's input (deploy/healthcheck.py worker): healthy while
+        PostgreSQL answered the last beat, and the loop turned recently (or the
+        task in hand is within its time limit)."""
+        state = {
+            "written_at": time.time(),
+            "database_ok": beat_ok is not None,
+            "loop_at": self.loop_at,
+            "task_started_at": self.task_started_at,
+            "loop_max_seconds": POLL_SECONDS + CHORES_SECONDS + 10,
+            "task_max_seconds": settings.TASK_TIME_LIMIT_SECONDS + 10,
+            "beat_max_seconds": BEAT_SECONDS * 3,
+        }
+        partial = HEALTH_FILE.with_suffix(".partial")
+        try:
+            partial.write_text(json.dumps(state))
+            os.replace(partial, HEALTH_FILE)
+        except OSError as error:
+            logger.warning("could not write %s: %s", HEALTH_FILE, error)
+
+    def _listen_forever(self) -> None:
+        """LISTEN for new tasks on a connection of its own, and wake the loop
+        at each notification; reconnect, after a pause, when it drops."""
+        while not self.stopping.is_set():
+            try:
+                params = connection.get_connection_params()
+                params.pop("cursor_factory", None)
+                params.pop("context", None)
+                with psycopg.connect(**params, autocommit=True) as listener:
+                    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    self.wake.set()  # anything enqueued while not listening
+                    while not self.stopping.is_set():
+                        for _ in listener.notifies(timeout=BEAT_SECONDS, stop_after=1):
+                            self.wake.set()
+            except psycopg.Error as error:
+                logger.debug("listener: %s; reconnecting", error)
+                self.stopping.wait(POLL_SECONDS)
+
+
+def error_report(error: Exception, **tags: str) -> None:
+    """To Sentry, when it is on (project/sentry.py), with the task's and the
+    enqueuing request's ids as tags."""
+    if not settings.SENTRY_DSN:
+        return
+    import sentry_sdk
+
+    with sentry_sdk.new_scope() as scope:
+        fields = request_context.get() or {}
+        for name, value in {**fields, **tags}.items():
+            if value is not None and name in ("request_id", "task_id", "task"):
+                scope.set_tag(name, value)
+        sentry_sdk.capture_exception(error)
