@@ -1,7 +1,7 @@
 """Docker health check for web and asgi: GET /healthz on this container's port.
 
     python deploy/healthcheck.py 8000
-    python deploy/healthcheck.py worker
+    python deploy/healthcheck.py worker [FILE]
 
 With `worker`: the worker's own account of itself, in the file it rewrites
 every few seconds (apps/core/tasks/worker.py, HEALTH_FILE): healthy while the
@@ -41,7 +41,7 @@ def worker_healthy(path: str = "/tmp/worker-health.json") -> bool:  # noqa: S108
 
 
 if sys.argv[1] == "worker":
-    sys.exit(0 if worker_healthy() else 1)
+    sys.exit(0 if worker_healthy(*sys.argv[2:3]) else 1)
 
 port = int(sys.argv[1])
 with socket.create_connection(("127.0.0.1", port), timeout=3) as connection:

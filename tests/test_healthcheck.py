@@ -2,9 +2,11 @@
 server: 200 is healthy, anything else is not. No stack needed."""
 
 import http.server
+import json
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -68,3 +70,65 @@ def test_imports_no_http_library():
     )
     imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
     assert not imported & {"urllib.request", "http.client", "email", "ssl"}
+
+
+# --- The worker: its own account, in the file it rewrites -------------------------
+
+
+def worker_check(path) -> bool:
+    result = subprocess.run(
+        [sys.executable, str(HEALTHCHECK), "worker", str(path)], capture_output=True, timeout=30
+    )
+    return result.returncode == 0
+
+
+@pytest.fixture
+def worker(tmp_path, monkeypatch):
+    from apps.core.tasks import worker as module
+
+    monkeypatch.setattr(module, "HEALTH_FILE", tmp_path / "worker-health.json")
+    return module.Worker()
+
+
+def test_a_worker_whose_database_answers_and_whose_loop_turns_is_healthy(worker):
+    worker.health_write(beat_ok=time.time())
+    assert worker_check(worker_health_file(worker))
+
+
+def test_a_worker_that_cannot_reach_postgresql_is_unhealthy(worker):
+    worker.health_write(beat_ok=None)
+    assert not worker_check(worker_health_file(worker))
+
+
+def test_a_worker_whose_loop_has_stopped_is_unhealthy(worker):
+    worker.loop_at = time.time() - 3600
+    worker.health_write(beat_ok=time.time())
+    assert not worker_check(worker_health_file(worker))
+
+
+def test_a_worker_busy_within_its_time_limit_is_healthy_past_it_not(worker):
+    worker.loop_at = time.time() - 3600
+    worker.task_started_at = time.time() - 5
+    worker.health_write(beat_ok=time.time())
+    assert worker_check(worker_health_file(worker))
+    worker.task_started_at = time.time() - 3600
+    worker.health_write(beat_ok=time.time())
+    assert not worker_check(worker_health_file(worker))
+
+
+def test_a_worker_whose_heartbeat_stopped_writing_is_unhealthy(worker):
+    worker.health_write(beat_ok=time.time())
+    path = worker_health_file(worker)
+    state = json.loads(path.read_text())
+    path.write_text(json.dumps({**state, "written_at": time.time() - 3600}))
+    assert not worker_check(path)
+
+
+def test_a_worker_with_no_file_yet_is_unhealthy(tmp_path):
+    assert not worker_check(tmp_path / "missing.json")
+
+
+def worker_health_file(worker):
+    from apps.core.tasks import worker as module
+
+    return module.HEALTH_FILE

@@ -89,14 +89,20 @@ class Worker:
         self.database_ok_at: float | None = None
         self.loop_at = time.time()
         self.task_started_at: float | None = None
+        # Whether SIGALRM interrupts a task over its time limit (signals_handle).
+        self.time_limited = False
 
     # --- Running -------------------------------------------------------------------
 
     def run(self) -> None:
         """Take tasks until asked to stop (stop(), SIGTERM, SIGINT)."""
         logger.info("worker %s starting", self.worker_id)
-        threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
-        threading.Thread(target=self._listen_forever, name="listen", daemon=True).start()
+        threads = [
+            threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True),
+            threading.Thread(target=self._listen_forever, name="listen", daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
         chores_due = 0.0
         while not self.stopping.is_set():
             self.loop_at = time.time()
@@ -117,6 +123,9 @@ class Worker:
             else:
                 self.wake.wait(POLL_SECONDS)
                 self.wake.clear()
+        # Their last beat and their connections end before the goodbye.
+        for thread in threads:
+            thread.join(timeout=BEAT_SECONDS + 2)
         self.goodbye()
 
     def stop(self, *_signal) -> None:
@@ -127,9 +136,13 @@ class Worker:
         self.wake.set()
 
     def signals_handle(self) -> None:
+        """From the main thread (the command's): stop on SIGTERM and SIGINT,
+        and enforce TASK_TIME_LIMIT_SECONDS with SIGALRM, which Python
+        delivers to the main thread, where tasks run."""
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         signal.signal(signal.SIGALRM, self._time_limit_exceeded)
+        self.time_limited = True
 
     def goodbye(self) -> None:
         try:
@@ -168,14 +181,16 @@ class Worker:
             # SUCCESSFUL or FAILED, with the traceback, at the end).
             task_started.send(sender=type(task.get_backend()), task_result=result)
             self.task_started_at = time.time()
-            signal.setitimer(signal.ITIMER_REAL, settings.TASK_TIME_LIMIT_SECONDS)
+            if self.time_limited:
+                signal.setitimer(signal.ITIMER_REAL, settings.TASK_TIME_LIMIT_SECONDS)
             try:
                 if task.takes_context:
                     value = task.call(TaskContext(task_result=result), *result.args, **result.kwargs)
                 else:
                     value = task.call(*result.args, **result.kwargs)
             finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
+                if self.time_limited:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
                 self.task_started_at = None
         except Exception as error:
             self.task_failed(row, name, attempt, error)
