@@ -4,14 +4,12 @@ with what every fork has (Django's admin, the probes, /ws/ping/)."""
 import asyncio
 import json
 import math
-import os
 import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
 import requests
@@ -139,31 +137,3 @@ def test_admin_in_a_real_browser_has_no_console_errors(stack, chromium):
     assert page.title().startswith("Log in")
     assert errors == []
     page.close()
-
-
-def test_housekeeping_clears_expired_sessions(stack):
-    # DATABASE_URL is the stack's own database (the unit tests use a copy).
-    expired, current = uuid.uuid4().hex, uuid.uuid4().hex
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as db:
-        db.execute(
-            "INSERT INTO django_session (session_key, session_data, expire_date) VALUES"
-            " (%s, '', now() - interval '1 minute'), (%s, '', now() + interval '1 day')",
-            [expired, current],
-        )
-        # It runs at start, then daily: a restart is the next run.
-        [housekeeping] = stack.containers("housekeeping")
-        housekeeping.restart(timeout=10)
-        deadline = time.monotonic() + 60
-
-        def kept() -> set[str]:
-            rows = db.execute(
-                "SELECT session_key FROM django_session WHERE session_key IN (%s, %s)",
-                [expired, current],
-            )
-            return {key for (key,) in rows}
-
-        while expired in kept():
-            assert time.monotonic() < deadline, "the expired session is still there"
-            time.sleep(0.5)
-        assert kept() == {current}
-        db.execute("DELETE FROM django_session WHERE session_key = %s", [current])

@@ -33,6 +33,7 @@ the request that enqueued it (request_id), so `grep` of a request id
 follows it from nginx into the worker.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -46,11 +47,13 @@ from pathlib import Path
 import psycopg
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db.models import Case, Count, F, Min, When
+from django.db.models.functions import Greatest
 from django.tasks.base import TaskContext, TaskResultStatus
 from django.tasks.signals import task_finished, task_started
 from django.utils import timezone
 from django.utils.crypto import get_random_string
-from django_tasks_db.models import DBTaskResult
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 from apps.core import metrics
 from apps.core.models import WorkerBeat
@@ -145,10 +148,9 @@ class Worker:
         self.time_limited = True
 
     def goodbye(self) -> None:
-        try:
+        # Failing that, its heartbeat goes stale: the same, a lease later.
+        with contextlib.suppress(DatabaseError):
             WorkerBeat.objects.filter(worker_id=self.worker_id).delete()
-        except DatabaseError:
-            pass  # its heartbeat goes stale: the same, a lease later
         logger.info("worker %s stopped", self.worker_id)
 
     # --- One task ------------------------------------------------------------------
@@ -185,7 +187,9 @@ class Worker:
                 signal.setitimer(signal.ITIMER_REAL, settings.TASK_TIME_LIMIT_SECONDS)
             try:
                 if task.takes_context:
-                    value = task.call(TaskContext(task_result=result), *result.args, **result.kwargs)
+                    value = task.call(
+                        TaskContext(task_result=result), *result.args, **result.kwargs
+                    )
                 else:
                     value = task.call(*result.args, **result.kwargs)
             finally:
@@ -202,7 +206,8 @@ class Worker:
 
     def _time_limit_exceeded(self, *_signal):
         raise TaskTimeLimitExceeded(
-            f"the task ran longer than TASK_TIME_LIMIT_SECONDS ({settings.TASK_TIME_LIMIT_SECONDS} s)"
+            "the task ran longer than TASK_TIME_LIMIT_SECONDS "
+            f"({settings.TASK_TIME_LIMIT_SECONDS} s)"
         )
 
     def _finish(self, row: DBTaskResult, **fields) -> bool:
@@ -274,10 +279,9 @@ class Worker:
             metrics.tasks_failed.labels(name).inc()
             error_report(error, task=name)
             row.refresh_from_db()
-            try:
+            # A task whose code is gone (ImportError) has nobody to tell.
+            with contextlib.suppress(ImportError):
                 task_finished.send(sender=type(row.task.get_backend()), task_result=row.task_result)
-            except ImportError:
-                pass  # a task whose code is gone: nothing to tell
 
     # --- Chores: dead workers' tasks, the schedules, the queue's gauges -------------
 
@@ -288,7 +292,9 @@ class Worker:
     def take_over_lost(self) -> int:
         """Put the tasks of dead workers back to run again: how many."""
         cutoff = timezone.now() - timedelta(seconds=settings.TASK_WORKER_LEASE_SECONDS)
-        alive = set(WorkerBeat.objects.filter(seen_at__gte=cutoff).values_list("worker_id", flat=True))
+        alive = set(
+            WorkerBeat.objects.filter(seen_at__gte=cutoff).values_list("worker_id", flat=True)
+        )
         taken = 0
         with transaction.atomic():
             running = DBTaskResult.objects.running().select_for_update(skip_locked=True)
@@ -308,7 +314,11 @@ class Worker:
                         update_fields=["status", "finished_at", "exception_class_path", "traceback"]
                     )
                     metrics.tasks_failed.labels(name).inc()
-                    logger.error("task %s (%s): its worker died on its last attempt", name, row.id)
+                    logger.error(
+                        "task %s: its worker died on its last attempt",
+                        name,
+                        extra={"task_id": str(row.id), "task": name},
+                    )
                 else:
                     row.status = TaskResultStatus.READY
                     row.run_after = timezone.now()
@@ -316,10 +326,10 @@ class Worker:
                     row.save(update_fields=["status", "run_after", "started_at"])
                     metrics.tasks_taken_over.labels(name).inc()
                     logger.warning(
-                        "task %s (%s): worker %s died running it; it will run again",
+                        "task %s: worker %s died running it; it will run again",
                         name,
-                        row.id,
                         row.worker_ids[-1] if row.worker_ids else None,
+                        extra={"task_id": str(row.id), "task": name},
                     )
                 taken += 1
         # Workers gone a day: their rows are history.
@@ -327,18 +337,25 @@ class Worker:
         return taken
 
     def queue_measure(self) -> None:
+        """The queue's gauges: the tasks ready and not started, and how long
+        the one ready the longest has been (the TasksNotDraining alert's)."""
         now = timezone.now()
-        ready = DBTaskResult.objects.ready()
-        waiting = ready.count()
-        oldest = ready.order_by("run_after").values_list("run_after", "enqueued_at").first()
-        metrics.tasks_waiting.set(waiting)
-        if oldest is None:
-            metrics.tasks_oldest_waiting_age.set(0)
-        else:
-            # run_after is far in the future for a task with none: then it
-            # has waited since it was enqueued.
-            since = min(oldest[0], oldest[1]) if oldest[0] > now else oldest[0]
-            metrics.tasks_oldest_waiting_age.set(max(0.0, (now - since).total_seconds()))
+        # Ready since it was enqueued, or since its run_after came if later (a
+        # retry, a task enqueued to run later). A task enqueued with no
+        # run_after has django-tasks-db's far-future date in it: ready since
+        # it was enqueued. (Not the first row by run_after: that puts every
+        # retry ahead of the tasks that have none, however long they waited.)
+        ready_since = Case(
+            When(run_after=get_date_max(), then=F("enqueued_at")),
+            default=Greatest(F("enqueued_at"), F("run_after")),
+        )
+        queue = DBTaskResult.objects.ready().aggregate(
+            waiting=Count("pk"), oldest=Min(ready_since)
+        )
+        metrics.tasks_waiting.set(queue["waiting"])
+        oldest = queue["oldest"]
+        age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+        metrics.tasks_oldest_waiting_age.set(age)
 
     # --- Threads: the heartbeat, and the listener that wakes the loop ---------------
 
@@ -350,7 +367,11 @@ class Worker:
                 WorkerBeat.objects.update_or_create(
                     worker_id=self.worker_id,
                     defaults={"seen_at": timezone.now(), "host": host},
-                    create_defaults={"seen_at": timezone.now(), "host": host, "started_at": started},
+                    create_defaults={
+                        "seen_at": timezone.now(),
+                        "host": host,
+                        "started_at": started,
+                    },
                 )
                 if settings.METRICS_PORT:
                     self.queue_measure()
