@@ -27,16 +27,18 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, queues=None, reload=False, **options):
+        worker = Worker(queues=queues)
         if reload:
-            autoreload.run_with_reloader(self.run_worker, queues=queues)
-        else:
-            self.run_worker(queues=queues)
-
-    def run_worker(self, *, queues):
+            # For development only. Django's reloader runs the worker in a
+            # thread of its own and keeps the main thread, and the signals,
+            # for itself: a change ends the process, and a task in hand with
+            # it (it runs again); no time limit is enforced, and no metrics
+            # served.
+            autoreload.run_with_reloader(worker.run)
+            return
         if settings.METRICS_PORT:
             from apps.core.metrics import metrics_serve
 
             metrics_serve(port=settings.METRICS_PORT, multiprocess=False)
-        worker = Worker(queues=queues)
         worker.signals_handle()
         worker.run()
