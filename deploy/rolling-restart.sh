@@ -4,6 +4,7 @@
 #
 #   docker compose build web && deploy/rolling-restart.sh web
 #   deploy/rolling-restart.sh asgi
+#   deploy/rolling-restart.sh worker
 #
 # New containers start beside the old ones (from the newest image) and must be
 # healthy before anything else happens. Within about 5 s nginx sends them work
@@ -28,7 +29,10 @@ sleep 6
 
 echo "rolling-restart: stopping the old container(s), which drain first"
 for container in $old; do
-    docker stop --time 30 "$container" >/dev/null
+    # No --time: each service's own stop_grace_period (docker-compose.yml),
+    # which Compose gives the container: web's and asgi's drain, the worker's
+    # longest task.
+    docker stop "$container" >/dev/null
     docker rm "$container" >/dev/null
 done
 echo "rolling-restart: $service replaced"
