@@ -99,7 +99,7 @@ def test_every_network_policy_selects_a_workload(docs):
 # --- Monitoring (components/monitoring) -----------------------------------------
 
 # The scrape jobs the alerting rules read (tests/monitoring/).
-METRICS_JOBS = {"web", "asgi"}
+METRICS_JOBS = {"web", "asgi", "worker"}
 
 
 def allows_prometheus(docs, workload: str, port: int) -> bool:
@@ -150,11 +150,11 @@ def test_no_service_exposes_the_metrics_port(docs):
 
 # --- Probes ----------------------------------------------------------------------
 
+COMPOSE_SERVICES = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"]
 NGINX_TEMPLATE = (BASE_DIR / "nginx/default.conf.template").read_text()
 NGINX_HEALTHCHECK_SCRIPT = (BASE_DIR / "nginx/healthcheck.sh").read_text()
-NGINX_HEALTHCHECK = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"][
-    "nginx"
-]["healthcheck"]["test"]
+NGINX_HEALTHCHECK = COMPOSE_SERVICES["nginx"]["healthcheck"]["test"]
+WORKER = COMPOSE_SERVICES["worker"]
 
 
 def test_probes_are_on_paths_the_app_serves(docs):
@@ -162,7 +162,8 @@ def test_probes_are_on_paths_the_app_serves(docs):
     /healthz (startup, liveness) and /readyz (readiness); nginx's readiness
     asks its own health port's /healthz, and its startup and liveness run
     Compose's health check (which asks the same, and that the follower of
-    web's pods is running)."""
+    web's pods is running). The worker serves no HTTP: its three probes run
+    Compose's worker health check (deploy/healthcheck.py worker)."""
     nginx_health_port = int(
         re.search(r"listen (\d+);\s*access_log off;\s*location = /healthz", NGINX_TEMPLATE)[1]
     )
@@ -176,6 +177,11 @@ def test_probes_are_on_paths_the_app_serves(docs):
             }
             assert all(probes.values()), (doc["metadata"]["name"], container["name"])
             if not is_ours(container):
+                continue
+            if container.get("command") == WORKER["command"]:
+                assert WORKER["healthcheck"]["test"][0] == "CMD"
+                for probe in probes.values():
+                    assert probe["exec"]["command"] == WORKER["healthcheck"]["test"][1:]
                 continue
             ports = {port["name"]: port["containerPort"] for port in container["ports"]}
             if image_name(container["image"]) == "django-reference/nginx":
@@ -329,6 +335,66 @@ def test_the_drain_timings_add_up(rendered):
         # After its preStop pause nginx quits gracefully, waiting for the
         # slowest proxied request: Gunicorn's timeout.
         assert prestop_sleep(container) + gunicorn_timeout < nginx["terminationGracePeriodSeconds"]
+
+
+# --- The worker ------------------------------------------------------------------
+
+
+def test_the_worker_finishes_its_task_before_the_kubelet_kills_it(rendered):
+    """On SIGTERM the worker finishes the task in hand, which may run up to
+    TASK_TIME_LIMIT_SECONDS (project/settings/base.py): the grace period is
+    longer, and the same as Compose's stop_grace_period for the same command."""
+    limit = script_default("project/settings/base.py", r"^TASK_TIME_LIMIT_SECONDS = (\d+)")
+    compose_grace = int(re.fullmatch(r"(\d+)s", WORKER["stop_grace_period"])[1])
+    assert limit < compose_grace
+    for docs in rendered.values():
+        worker = by_name(docs, "Deployment", "worker")
+        (container,) = containers(worker, init=False)
+        assert container["command"] == WORKER["command"]
+        grace = pod_template(worker)["spec"]["terminationGracePeriodSeconds"]
+        assert limit < grace == compose_grace
+
+
+def network_policies_of(docs, labels: dict) -> list[dict]:
+    """The specs of the NetworkPolicies that select pods with these labels."""
+    return [
+        doc["spec"]
+        for doc in docs
+        if doc["kind"] == "NetworkPolicy"
+        and doc["spec"]["podSelector"].get("matchLabels", {}).items() <= labels.items()
+    ]
+
+
+def test_the_worker_reaches_its_data_and_takes_only_the_metrics_scrape(docs):
+    """Out: PostgreSQL, Redis and DNS, nothing else. In: nothing but another
+    namespace's pods (Prometheus's, components/monitoring) on the metrics port."""
+    worker = by_name(docs, "Deployment", "worker")
+    policies = network_policies_of(docs, pod_template(worker)["metadata"]["labels"])
+    (container,) = containers(worker, init=False)
+    metrics = {port["containerPort"] for port in container["ports"] if port["name"] == "metrics"}
+    egress = [rule for policy in policies for rule in policy.get("egress", [])]
+    assert all(rule.get("ports") for rule in egress), egress
+    assert {entry["port"] for rule in egress for entry in rule["ports"]} == {53, 5432, 6379}
+    for policy in policies:
+        for rule in policy.get("ingress", []):
+            assert rule.get("from") and rule.get("ports"), rule
+            assert all("namespaceSelector" in peer for peer in rule["from"]), rule
+            assert {entry["port"] for entry in rule["ports"]} <= metrics, rule
+
+
+def test_every_deployment_of_ours_has_a_disruption_budget(docs):
+    """One budget each, so a node drain stops one pod of each at a time
+    (maxUnavailable 1: test_scaling_down_does_not_drop_websockets_in_bursts)."""
+    budgets = [doc["spec"]["selector"] for doc in docs if doc["kind"] == "PodDisruptionBudget"]
+    ours = [
+        f"Deployment/{doc['metadata']['name']}"
+        for doc in docs
+        if doc["kind"] == "Deployment" and any(map(is_ours, containers(doc)))
+    ]
+    assert {f"Deployment/{name}" for name in ("nginx", "web", "asgi", "worker")} <= set(ours)
+    for name in ours:
+        selected = [matching(docs, budget["matchLabels"]) for budget in budgets]
+        assert selected.count([name]) == 1, name
 
 
 def test_scaling_down_does_not_drop_websockets_in_bursts(docs):

@@ -42,15 +42,17 @@ def test_overlay_renders_the_whole_stack(rendered, overlay):
         assert ("Deployment", name) in names
         assert ("Service", name) in names
         assert ("PodDisruptionBudget", name) in names
+    # The worker: no Service (nothing connects to it), and no autoscaler
+    # (worker.yaml says why); the schedules are its own, not CronJobs.
+    assert {("Deployment", "worker"), ("PodDisruptionBudget", "worker")} <= names
     assert ("Job", "migrate") in names
-    assert ("CronJob", "clearsessions") in names
     assert {("HorizontalPodAutoscaler", "web"), ("HorizontalPodAutoscaler", "asgi")} <= names
     if overlay == "local":
         assert {("Deployment", "db"), ("Deployment", "redis")} <= names
     else:
         assert {("Ingress", "django-reference"), ("HTTPRoute", "django-reference")} <= names
         # components/monitoring
-        assert {("PodMonitor", "web"), ("PodMonitor", "asgi")} <= names
+        assert {("PodMonitor", "web"), ("PodMonitor", "asgi"), ("PodMonitor", "worker")} <= names
         assert ("PrometheusRule", "django-reference") in names
 
 

@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Run the rendered `local` overlay on `podman kube play`, check it, remove it.
 
+It checks every probe, a page, a POST and a WebSocket through each nginx pod,
+and that the worker pods run tasks: the scheduled jobs (TASK_SCHEDULES), which
+the first worker to start enqueues, and a task a web pod enqueues, each on
+one worker pod, as the workers' log lines say.
+
     tests/kubernetes/podman/play.py RENDERED.yaml PREFIX APP_IMAGE NGINX_IMAGE [--drain]
 
 --drain (`make chaos`) also stops a web pod as the kubelet would, under a
@@ -21,10 +26,11 @@ says each as it goes):
   addresses here, not one virtual address.
 * Jobs are ignored by `kube play`: the migrate Job's pod template is played as
   a Pod that runs once, and its exit status is the Job's. Init containers
-  (web's and asgi's wait for the migrations) run the same way, just before
-  their pod: podman 4.3 fails on one that runs for more than a moment. The CronJob is not
-  run (nor are NetworkPolicies, PodDisruptionBudgets, HorizontalPodAutoscalers
-  and the Namespace enforced: podman has none of them).
+  (web's, asgi's and the worker's wait for the migrations) run the same way, just before
+  their pod: podman 4.3 fails on one that runs for more than a moment. The
+  CronJob (the backups) is not run (nor are NetworkPolicies,
+  PodDisruptionBudgets, HorizontalPodAutoscalers and the Namespace enforced:
+  podman has none of them).
 * Secrets are mishandled by podman 4.3 (values read as JSON, volumes left
   base64-encoded): they are played as ConfigMaps holding the same files.
 * Probes are not run by podman without systemd: this script polls every
@@ -50,6 +56,7 @@ import base64
 import copy
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -68,8 +75,9 @@ T0 = time.monotonic()
 # The users the manifests name by number; looked up by name in each image.
 IMAGE_USERS = {"nginx": "nginx", "db": "postgres", "redis": "redis"}
 # Played in this order: the data services, the migrations, then the servers.
-ORDER = ["db", "redis", "migrate", "web", "asgi", "nginx"]
+ORDER = ["db", "redis", "migrate", "web", "asgi", "worker", "nginx"]
 HOST = "localhost"  # one of the local overlay's DJANGO_ALLOWED_HOSTS
+BASE_DIR = Path(__file__).resolve().parents[3]
 
 
 def log(*words):
@@ -371,6 +379,7 @@ class Stack:
                 self.wait_ready(doc, pods_of[name])
         for pod in pods_of["nginx"]:
             check_through_nginx(self, pod)
+        check_worker(self, pods_of["worker"], pods_of["web"][0])
         if self.drain:
             check_drain(self, pods_of["nginx"][0], pods_of["web"][-1])
 
@@ -466,6 +475,100 @@ def check_through_nginx(stack, pod):
     log(f"{pod}: nginx's follower lists both web pods ({' '.join(servers)})")
 
 
+def scheduled_tasks():
+    """The tasks of TASK_SCHEDULES (project/settings/base.py), by path: the
+    first worker to start enqueues each (once a period, however many run)."""
+    settings = (BASE_DIR / "project/settings/base.py").read_text()
+    block = re.search(r"^TASK_SCHEDULES = \{\n(.*?)^\}", settings, re.MULTILINE | re.DOTALL)
+    paths = re.findall(r'"task": "([\w.]+)"', block[1])
+    if not paths:
+        raise RuntimeError("no task in TASK_SCHEDULES (project/settings/base.py)")
+    return paths
+
+
+def tasks_succeeded(pods):
+    """{task id: (path, pod)} of every "Task id=... path=... state=SUCCESSFUL"
+    line (Django's logger django.tasks) in these worker pods' logs; a task
+    that succeeded on two pods fails the check (each runs on one worker)."""
+    succeeded = {}
+    for pod in pods:
+        output = run("podman", "logs", f"{pod}-worker", check=False)
+        for line in (output.stdout + output.stderr).splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict) or record.get("logger") != "django.tasks":
+                continue
+            found = re.fullmatch(r"Task id=(\S+) path=(\S+) state=SUCCESSFUL", record["message"])
+            if not found:
+                continue
+            if found[1] in succeeded and succeeded[found[1]][1] != pod:
+                raise RuntimeError(
+                    f"task {found[1]} succeeded on two workers: {pod} and {succeeded[found[1]][1]}"
+                )
+            succeeded[found[1]] = (found[2], pod)
+    return succeeded
+
+
+def wait_for_tasks(pods, wanted, timeout):
+    """Poll the worker pods' logs until `wanted` (a function of what
+    succeeded) is true, within `timeout` seconds: what succeeded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        succeeded = tasks_succeeded(pods)
+        if wanted(succeeded):
+            return succeeded
+        if time.monotonic() > deadline:
+            tails = {
+                pod: run("podman", "logs", "--tail", "15", f"{pod}-worker", check=False)
+                for pod in pods
+            }
+            raise RuntimeError(
+                f"worker pods: no such task within {timeout} s; succeeded: {succeeded}\n"
+                + "\n".join(f"{pod}:\n{out.stdout}{out.stderr}" for pod, out in tails.items())
+            )
+        time.sleep(1)
+
+
+def check_worker(stack, pods, web_pod):
+    """The worker pods run tasks: the scheduled jobs, enqueued when the first
+    worker starts, and a task (apps/core/tasks/probes.py) enqueued in a web
+    pod, which reaches a worker through PostgreSQL alone; each runs on one
+    worker pod; and the worker's health probes pass afterwards."""
+    paths = scheduled_tasks()
+    succeeded = wait_for_tasks(
+        pods, lambda done: set(paths) <= {path for path, _ in done.values()}, timeout=60
+    )
+    for task_id, (path, pod) in succeeded.items():
+        if path in paths:
+            log(f"{pod}: scheduled job {path.rpartition('.')[2]} ran (task {task_id}): SUCCESSFUL")
+    enqueued = run(
+        "podman",
+        "exec",
+        f"{web_pod}-web",
+        "python",
+        "manage.py",
+        "shell",
+        "-c",
+        "from apps.core.tasks.probes import probe; print(probe.enqueue().id)",
+    ).stdout.split()[-1]
+    started = time.monotonic()
+    succeeded = wait_for_tasks(pods, lambda done: enqueued in done, timeout=30)
+    path, pod = succeeded[enqueued]
+    log(
+        f"{pod}: task {enqueued} ({path}), enqueued in {web_pod}, ran within "
+        f"{time.monotonic() - started:.1f} s: SUCCESSFUL"
+    )
+    (container,) = stack.docs_by_name["worker"]["spec"]["template"]["spec"]["containers"]
+    command = " ".join(container["livenessProbe"]["exec"]["command"])
+    for pod in pods:
+        for kind in ("livenessProbe", "readinessProbe"):
+            if not stack.probe_passes(pod, container, container[kind], None):
+                raise RuntimeError(f"{pod}: the worker's {kind} fails after running tasks")
+        log(f"{pod}: the worker's liveness and readiness probes pass ({command})")
+
+
 def login_form(opener, base, *, username="nobody", password="wrong"):
     """A CSRF token for the admin's login form, and its cookie in `opener`."""
     _, body = http(opener, "GET", f"{base}/admin/login/")
@@ -551,8 +654,8 @@ def main(rendered, prefix, app_image, nginx_image, *options):
     finally:
         stack.teardown()
     log(
-        "the local overlay ran on podman: every probe passes, and the page, "
-        "a POST and a WebSocket work through nginx"
+        "the local overlay ran on podman: every probe passes, the page, a POST "
+        "and a WebSocket work through nginx, and the worker pods run tasks"
         + (", and a web pod drains under POSTs" if stack.drain else "")
     )
     return 0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`'s Kubernetes run: the local overlay, rendered, started by
 # `podman kube play` with the images `make test` built, checked through the
-# nginx pod, and removed (play.py says what podman can and cannot do).
+# nginx pod and by the tasks the worker pods run, and removed (play.py says
+# what podman can and cannot do).
 #
 #   tests/kubernetes/podman/run.sh TEST_PROJECT [--drain]
 #
