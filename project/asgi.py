@@ -40,18 +40,22 @@ if settings.METRICS_PORT:
 
     metrics_serve(port=settings.METRICS_PORT, multiprocess=False)
 
+# Refuse handshakes whose Origin is not an allowed host (cross-site WebSocket
+# hijacking), then attach the session and user.
+websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+
+# With SENTRY_DSN set (project/sentry.py), a consumer's unhandled error goes to
+# Sentry: sentry-sdk's Django integration sees Django's views (the "http"
+# side), not consumers. Inside AsgiRequestContext, so that the event carries
+# the socket's request id.
+if settings.SENTRY_DSN:
+    from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+
+    websocket_app = SentryAsgiMiddleware(websocket_app)
+
 # Outermost: every log line about a WebSocket, from its handshake to its
 # close, carries the handshake's request id, and Daphne's access log is
 # written in the project's schema (apps/core/request_id.py).
 application = AsgiRequestContext(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            # Refuse handshakes whose Origin is not an allowed host (cross-site
-            # WebSocket hijacking), then attach the session and user.
-            "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-            ),
-        }
-    )
+    ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app})
 )

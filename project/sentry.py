@@ -5,6 +5,7 @@ Imported only then, so a deployment without Sentry pays nothing for it.
 """
 
 import sentry_sdk
+from sentry_sdk.integrations.logging import ignore_logger
 
 from apps.core.request_id import request_context
 
@@ -18,6 +19,14 @@ def request_id_tag(event, hint):
     if fields is not None and fields["request_id"] is not None:
         event.setdefault("tags", {})["request_id"] = fields["request_id"]
     return event
+
+
+def breadcrumb_without_client(crumb, hint):
+    """Log lines become the event's breadcrumbs, with their records' fields:
+    every field of the request being served (apps/core/request_id.py), the
+    client's address among them. Not that one."""
+    crumb.get("data", {}).pop("client", None)
+    return crumb
 
 
 def sentry_init(*, dsn: str, release: str | None, environment: str, **options) -> None:
@@ -34,8 +43,21 @@ def sentry_init(*, dsn: str, release: str | None, environment: str, **options) -
         # e-mail, username), no client address, no request body; headers
         # that carry credentials (Cookie, Authorization, X-Forwarded-For) are
         # left out. project/tests/test_sentry.py holds it.
+        # Nor the stack's local variables, which hold whatever the code was
+        # handling: a WebSocket's ASGI scope (its cookies, the client's
+        # address), a task's arguments (an e-mail address), a form's fields.
+        # The traceback and its source lines are still sent.
+        include_local_variables=False,
         # Errors only: no performance tracing, which would cost every request.
         traces_sample_rate=None,
         before_send=request_id_tag,
+        before_breadcrumb=breadcrumb_without_client,
         **options,
     )
+    # Daphne logs (at ERROR) each exception that ends a connection's
+    # application, from outside the connection: as an event, it would come a
+    # second time, without the request id. Sentry has it already, with the
+    # id: a consumer's from the middleware in project/asgi.py, one that
+    # escapes Django's handler from the Django integration. (Daphne's other
+    # errors on this logger are failures to start, which stop the process.)
+    ignore_logger("daphne.server")

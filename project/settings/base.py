@@ -376,9 +376,10 @@ X_FRAME_OPTIONS = "DENY"
 # Metrics: Prometheus, on a port of their own
 # https://prometheus.github.io/client_python/
 # ---------------------------------------------------------------------------
-# web and asgi serve /metrics on METRICS_PORT (9100 in the stack), a port
-# nginx never proxies and Compose never publishes: Gunicorn's master for all
-# its workers (deploy/gunicorn.conf.py), Daphne for itself (project/asgi.py).
+# web, asgi and the worker serve /metrics on METRICS_PORT (9100 in the
+# stack), a port nginx never proxies and Compose never publishes: Gunicorn's
+# master for all its workers (deploy/gunicorn.conf.py), Daphne for itself
+# (project/asgi.py), the worker for itself (manage.py worker).
 # Empty or 0: no metrics at all, none of what follows, and nothing to pay for
 # it on any request.
 METRICS_PORT = int(env.str("METRICS_PORT", default="") or 0)

@@ -1,9 +1,11 @@
 """Prometheus metrics from the stack: exact under Gunicorn's workers, never
-through nginx's public server, WebSockets counted as they happen.
+through nginx's public server, WebSockets and background tasks counted as
+they happen.
 
-Each web and asgi container serves its metrics on METRICS_PORT (9100), on the
-stack's networks only; the tests container is on both, and scrapes every
-replica over `back`, summing, as Prometheus' queries would.
+Each web, asgi and worker container serves its metrics on METRICS_PORT
+(9100), on the stack's networks only; the tests container is on both, and
+scrapes every replica over `back` (the worker's only network), summing, as
+Prometheus' queries would.
 """
 
 import asyncio
@@ -12,6 +14,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,6 +24,8 @@ from tests.stack import ping
 pytestmark = pytest.mark.e2e
 
 METRICS_PORT = 9100
+# django-tasks-db's table, in the stack's PostgreSQL.
+TASKS = "django_tasks_database_dbtaskresult"
 
 
 def scrape(stack, container) -> dict[tuple, float]:
@@ -227,13 +232,64 @@ async def test_websockets_are_counted_by_consumer_and_close_code(stack):
     assert await asyncio.to_thread(wait_for, read, expected) == expected
 
 
+def test_the_worker_counts_the_tasks_it_runs_and_measures_the_queue(stack):
+    assert stack.containers("worker"), "the stack runs no worker"
+    job = {"task": "sessions_clear"}
+
+    def counts():
+        return {
+            "started": total(stack, "worker", "tasks_started_total", **job),
+            "succeeded": total(stack, "worker", "tasks_succeeded_total", **job),
+            "timed": total(stack, "worker", "task_duration_seconds_count", **job),
+        }
+
+    def queue():
+        """(tasks waiting, the oldest's wait): every worker reports the same
+        queue, read from PostgreSQL every few seconds; the rules take the max."""
+        samples = [scrape(stack, worker) for worker in stack.containers("worker")]
+        return tuple(
+            max(sample[(name, ())] for sample in samples)
+            for name in ("tasks_waiting", "tasks_oldest_waiting_age_seconds")
+        )
+
+    before = counts()
+    # Enqueued from a web container, as any app's code enqueues a task, to
+    # come due in a few seconds; held meanwhile by this test's row lock,
+    # which every worker's claim skips (SKIP LOCKED): ready, and waiting.
+    code = (
+        "import django; django.setup()\n"
+        "from datetime import timedelta\n"
+        "from django.utils import timezone\n"
+        "from apps.core.tasks.jobs import sessions_clear\n"
+        "due = timezone.now() + timedelta(seconds=5)\n"
+        "print(sessions_clear.using(run_after=due).enqueue().id)"
+    )
+    task_id = stack.run_python(stack.containers("web")[0], code).strip()
+    # DATABASE_URL is the stack's own database (the unit tests use a copy).
+    with psycopg.connect(os.environ["DATABASE_URL"]) as held:
+        [not_yet_due] = held.execute(
+            f"SELECT run_after > now() FROM {TASKS} WHERE id = %s FOR SHARE",
+            [task_id],
+        ).fetchone()
+        assert not_yet_due, "the task came due before the test held it"
+        deadline = time.monotonic() + 20
+        while (measured := queue())[0] < 1 or measured[1] < 1:
+            assert time.monotonic() < deadline, f"the workers never saw it wait: {measured}"
+            time.sleep(0.5)
+        held.rollback()  # let go: a worker takes it
+
+    expected = {key: value + 1 for key, value in before.items()}
+    assert wait_for(counts, expected, timeout=30) == expected
+    assert wait_for(queue, (0, 0), timeout=15) == (0, 0)
+
+
 def test_metrics_are_not_served_through_nginx(stack):
     assert stack.browser().get(stack.url("/metrics")).status_code == 404
     assert stack.browser().get(stack.url("/stub_status")).status_code == 404
 
 
 def test_metrics_port_is_published_by_no_container(stack):
-    for service in ("nginx", "web", "asgi"):
+    for service in ("nginx", "web", "asgi", "worker"):
         for container in stack.containers(service):
             published = container.attrs["NetworkSettings"]["Ports"] or {}
             assert not published.get(f"{METRICS_PORT}/tcp"), (service, published)

@@ -89,4 +89,4 @@ def test_the_compose_example_configuration_is_valid(rules_folder):
     jobs = {
         job["job_name"] for job in yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
     }
-    assert jobs == {"web", "asgi"}
+    assert jobs == {"web", "asgi", "worker"}

@@ -349,9 +349,7 @@ class Worker:
             When(run_after=get_date_max(), then=F("enqueued_at")),
             default=Greatest(F("enqueued_at"), F("run_after")),
         )
-        queue = DBTaskResult.objects.ready().aggregate(
-            waiting=Count("pk"), oldest=Min(ready_since)
-        )
+        queue = DBTaskResult.objects.ready().aggregate(waiting=Count("pk"), oldest=Min(ready_since))
         metrics.tasks_waiting.set(queue["waiting"])
         oldest = queue["oldest"]
         age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())

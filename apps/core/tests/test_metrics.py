@@ -1,15 +1,20 @@
-"""The platform's metrics (apps/core/metrics.py) as JsonConsumer and /readyz
-count them, in this process's registry: what Daphne serves. Gunicorn's
-workers, and the scrape itself, are tested through the stack
-(tests/e2e/test_metrics.py)."""
+"""The platform's metrics (apps/core/metrics.py) as JsonConsumer, /readyz and
+the worker count them, in this process's registry: what Daphne and the
+worker serve. Gunicorn's workers, and the scrape itself, are tested through
+the stack (tests/e2e/test_metrics.py)."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from channels.layers import get_channel_layer
+from django.tasks import task
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 from prometheus_client import REGISTRY
 
 from apps.core.draining import server_group
+from apps.core.tasks.worker import Worker
 from apps.core.tests.test_consumers import connected
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -131,3 +136,112 @@ def test_an_unknown_method_is_one_series_not_one_per_method(view_metrics, client
     assert http_counts("admin:login", "<invalid method>", "405") == {
         key: value + 1 for key, value in before.items()
     }
+
+
+# --- Background tasks (apps/core/tasks/worker.py) -----------------------------------
+# A Worker in this process, driven one step at a time (claim, run_task) on
+# tasks of this module, committed to the test database where it claims them.
+
+
+@task
+def metered_task_returns() -> int:
+    return 42
+
+
+@task
+def metered_task_raises() -> None:
+    raise RuntimeError("the task failed")
+
+
+def task_counts(name: str) -> dict[str, float]:
+    samples = {
+        "started": "tasks_started_total",
+        "succeeded": "tasks_succeeded_total",
+        "retried": "tasks_retried_total",
+        "failed": "tasks_failed_total",
+        "timed": "task_duration_seconds_count",
+    }
+    return {
+        key: REGISTRY.get_sample_value(sample, {"task": name}) or 0.0
+        for key, sample in samples.items()
+    }
+
+
+def queue_gauges() -> tuple[float | None, float | None]:
+    return (
+        REGISTRY.get_sample_value("tasks_waiting"),
+        REGISTRY.get_sample_value("tasks_oldest_waiting_age_seconds"),
+    )
+
+
+def test_a_task_that_returns_is_counted_started_succeeded_and_timed():
+    enqueued = metered_task_returns.enqueue()
+    before = task_counts("metered_task_returns")
+    worker = Worker(worker_id="metrics-test")
+
+    row = worker.claim()
+    assert str(row.id) == str(enqueued.id)
+    worker.run_task(row)
+
+    assert task_counts("metered_task_returns") == {
+        **before,
+        "started": before["started"] + 1,
+        "succeeded": before["succeeded"] + 1,
+        "timed": before["timed"] + 1,
+    }
+    assert worker.claim() is None
+
+
+def test_a_failing_task_is_counted_retried_then_failed(settings):
+    settings.TASK_MAX_ATTEMPTS = 2
+    settings.TASK_RETRY_BASE_SECONDS = 0
+    enqueued = metered_task_raises.enqueue()
+    before = task_counts("metered_task_raises")
+    worker = Worker(worker_id="metrics-test")
+
+    worker.run_task(worker.claim())
+    assert task_counts("metered_task_raises") == {
+        **before,
+        "started": before["started"] + 1,
+        "retried": before["retried"] + 1,
+        "timed": before["timed"] + 1,
+    }
+
+    worker.run_task(worker.claim())  # the last allowed attempt
+    assert task_counts("metered_task_raises") == {
+        **before,
+        "started": before["started"] + 2,
+        "retried": before["retried"] + 1,
+        "failed": before["failed"] + 1,
+        "timed": before["timed"] + 2,
+    }
+    assert DBTaskResult.objects.get(id=enqueued.id).status == "FAILED"
+    assert worker.claim() is None
+
+
+def test_the_queue_gauges_count_ready_tasks_and_the_longest_wait():
+    worker = Worker(worker_id="metrics-test")
+    worker.queue_measure()
+    assert queue_gauges() == (0, 0)
+
+    now = timezone.now()
+    oldest = metered_task_returns.enqueue()
+    metered_task_returns.enqueue()
+    # A retry that came due a second ago: ready, and younger than `oldest`.
+    retried = metered_task_returns.enqueue()
+    # Not ready for an hour: not waiting.
+    metered_task_returns.using(run_after=now + timedelta(hours=1)).enqueue()
+    DBTaskResult.objects.filter(id=oldest.id).update(enqueued_at=now - timedelta(seconds=600))
+    DBTaskResult.objects.filter(id=retried.id).update(
+        enqueued_at=now - timedelta(seconds=900), run_after=now - timedelta(seconds=1)
+    )
+
+    worker.queue_measure()
+    waiting, age = queue_gauges()
+    assert waiting == 3
+    assert 600 <= age < 660, age
+
+    for _ in range(3):
+        worker.run_task(worker.claim())
+    worker.queue_measure()
+    assert queue_gauges() == (0, 0)
