@@ -3,7 +3,7 @@ as many worker processes as the deployment runs (`manage.py worker`; the
 `worker` service).
 
 What it guarantees, and how:
-- **Each task to one worker at a time.** A task is claimed in a transaction
+- **Each task to one worker at a time.** A task is claimed by one statement
   that locks its row (SELECT ... FOR UPDATE SKIP LOCKED, as django-tasks-db's
   own worker does) and marks it RUNNING with this worker's id.
 - **At least once.** Every worker writes its heartbeat (WorkerBeat) every
@@ -23,10 +23,14 @@ What it guarantees, and how:
   file (HEALTH_FILE) shows PostgreSQL unreachable, so the container is
   unhealthy meanwhile, and healthy again once PostgreSQL answers. Nothing
   is lost: a task is a row, and a row not yet claimed is claimed later.
-- **Prompt pickup.** A trigger NOTIFYs on every new task (apps/core
-  migrations), on commit; a thread LISTENs and wakes the worker at once. A
-  poll every POLL_SECONDS covers tasks that come due (retries, run_after)
-  and a lost notification.
+- **Prompt pickup, cheaply.** An idle worker asks for a task every
+  POLL_SECONDS (an index lookup in PostgreSQL that finds nothing); a busy one
+  asks again as soon as it finishes. A claim is one statement, and recording
+  the outcome another: two round trips a task. Not LISTEN/NOTIFY: a
+  transaction that NOTIFYs takes a lock for the whole cluster through its
+  commit, which slowed every enqueuing request (docs/performance.md,
+  scenario 11), and LISTEN does not work through a pooler in transaction
+  mode.
 
 Each task's log lines carry its id (task_id), its name (task), and the id of
 the request that enqueued it (request_id), so `grep` of a request id
@@ -44,7 +48,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import psycopg
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Case, Count, F, Min, When
@@ -63,12 +66,27 @@ from apps.core.tasks.schedules import schedules_enqueue
 
 logger = logging.getLogger(__name__)
 
-# The channel the tasks table's trigger notifies (apps/core/migrations).
-NOTIFY_CHANNEL = "tasks_enqueued"
 BEAT_SECONDS = 3
-POLL_SECONDS = 1
+POLL_SECONDS = 0.25
 # How often the worker looks for dead workers' tasks and keeps the schedules.
 CHORES_SECONDS = 5
+# The ready task that comes first, in the order django-tasks-db's own worker
+# takes them (DBTaskResult's Meta.ordering, which its partial index serves).
+CLAIM = """
+UPDATE {table}
+   SET status = %(running)s,
+       started_at = now(),
+       worker_ids = worker_ids || to_jsonb(%(worker)s::text)
+ WHERE id = (
+        SELECT id FROM {table}
+         WHERE status = %(ready)s
+           AND (run_after = %(never)s OR run_after <= now())
+           AND backend_name = %(backend)s {queues}
+         ORDER BY priority DESC, run_after ASC, enqueued_at ASC
+         LIMIT 1
+           FOR UPDATE SKIP LOCKED)
+RETURNING *
+"""
 # The container's health check reads this (deploy/healthcheck.py worker).
 HEALTH_FILE = Path("/tmp/worker-health.json")  # noqa: S108 (a tmpfs of the container's own)
 
@@ -87,9 +105,7 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()[:40]}-{get_random_string(12)}"
         self.queues = queues
         self.stopping = threading.Event()
-        self.wake = threading.Event()
         # What the health file reports (written by the heartbeat thread).
-        self.database_ok_at: float | None = None
         self.loop_at = time.time()
         self.task_started_at: float | None = None
         # Whether SIGALRM interrupts a task over its time limit (signals_handle).
@@ -100,35 +116,32 @@ class Worker:
     def run(self) -> None:
         """Take tasks until asked to stop (stop(), SIGTERM, SIGINT)."""
         logger.info("worker %s starting", self.worker_id)
-        threads = [
-            threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True),
-            threading.Thread(target=self._listen_forever, name="listen", daemon=True),
-        ]
-        for thread in threads:
-            thread.start()
+        beat = threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True)
+        beat.start()
         chores_due = 0.0
         while not self.stopping.is_set():
             self.loop_at = time.time()
             try:
                 if time.monotonic() >= chores_due:
+                    # As Django does between requests: a connection past
+                    # CONN_MAX_AGE, or broken, is replaced (and the next
+                    # query checks it, CONN_HEALTH_CHECKS). Not before every
+                    # claim: that check is a round trip of its own.
+                    close_old_connections()
                     self.chores()
                     chores_due = time.monotonic() + CHORES_SECONDS
                 row = self.claim()
             except DatabaseError as error:
                 logger.warning("PostgreSQL unreachable; trying again: %s", error)
-                self.database_ok_at = None
                 connection.close()
                 self.stopping.wait(POLL_SECONDS)
                 continue
-            self.database_ok_at = time.time()
             if row is not None:
                 self.run_task(row)
             else:
-                self.wake.wait(POLL_SECONDS)
-                self.wake.clear()
-        # Their last beat and their connections end before the goodbye.
-        for thread in threads:
-            thread.join(timeout=BEAT_SECONDS + 2)
+                self.stopping.wait(POLL_SECONDS)
+        # Its last beat and its connection end before the goodbye.
+        beat.join(timeout=BEAT_SECONDS + 2)
         self.goodbye()
 
     def stop(self, *_signal) -> None:
@@ -136,7 +149,6 @@ class Worker:
         if not self.stopping.is_set():
             logger.info("worker %s stopping: finishing the task in hand, if any", self.worker_id)
         self.stopping.set()
-        self.wake.set()
 
     def signals_handle(self) -> None:
         """From the main thread (the command's): stop on SIGTERM and SIGINT,
@@ -156,16 +168,20 @@ class Worker:
     # --- One task ------------------------------------------------------------------
 
     def claim(self) -> DBTaskResult | None:
-        """The next task ready to run, marked RUNNING by this worker; None if none."""
-        close_old_connections()
-        tasks = DBTaskResult.objects.ready().filter(backend_name="default")
-        if self.queues:
-            tasks = tasks.filter(queue_name__in=self.queues)
-        with transaction.atomic():
-            row = tasks.select_for_update(skip_locked=True).first()
-            if row is not None:
-                row.claim(self.worker_id)
-        return row
+        """The next task ready to run, marked RUNNING by this worker; None if
+        none. One statement: the row is found, locked (skipping rows another
+        worker is claiming), and marked, as django-tasks-db's claim() marks it."""
+        queues = "AND queue_name = ANY(%(queues)s)" if self.queues else ""
+        sql = CLAIM.format(table=DBTaskResult._meta.db_table, queues=queues)
+        params = {
+            "ready": TaskResultStatus.READY,
+            "running": TaskResultStatus.RUNNING,
+            "never": get_date_max(),
+            "backend": "default",
+            "worker": self.worker_id,
+            "queues": self.queues,
+        }
+        return next(iter(DBTaskResult.objects.raw(sql, params)), None)
 
     def run_task(self, row: DBTaskResult) -> None:
         attempt = len(row.worker_ids)
@@ -215,12 +231,14 @@ class Worker:
         (another may have taken it over, had this one gone silent): whether it was."""
         for _ in range(30):  # PostgreSQL may be restarting: the outcome must not be lost
             try:
-                close_old_connections()
-                return bool(
-                    DBTaskResult.objects.filter(
-                        id=row.id, status=TaskResultStatus.RUNNING, worker_ids=row.worker_ids
-                    ).update(**fields)
+                mine = DBTaskResult.objects.filter(
+                    id=row.id, status=TaskResultStatus.RUNNING, worker_ids=row.worker_ids
                 )
+                if not mine.update(**fields):
+                    return False
+                for name, value in fields.items():
+                    setattr(row, name, value)
+                return True
             except DatabaseError as error:
                 logger.warning("could not record the task's outcome; trying again: %s", error)
                 connection.close()
@@ -238,7 +256,6 @@ class Worker:
         )
         if recorded:
             metrics.tasks_succeeded.labels(name).inc()
-            row.refresh_from_db()
             task_finished.send(sender=type(row.task.get_backend()), task_result=row.task_result)
         else:
             logger.warning("task %s succeeded, but another worker had taken it over", name)
@@ -278,7 +295,6 @@ class Worker:
         ):
             metrics.tasks_failed.labels(name).inc()
             error_report(error, task=name)
-            row.refresh_from_db()
             # A task whose code is gone (ImportError) has nobody to tell.
             with contextlib.suppress(ImportError):
                 task_finished.send(sender=type(row.task.get_backend()), task_result=row.task_result)
@@ -355,7 +371,7 @@ class Worker:
         age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
         metrics.tasks_oldest_waiting_age.set(age)
 
-    # --- Threads: the heartbeat, and the listener that wakes the loop ---------------
+    # --- The heartbeat thread -------------------------------------------------------
 
     def _beat_forever(self) -> None:
         started = timezone.now()
@@ -401,24 +417,6 @@ class Worker:
             os.replace(partial, HEALTH_FILE)
         except OSError as error:
             logger.warning("could not write %s: %s", HEALTH_FILE, error)
-
-    def _listen_forever(self) -> None:
-        """LISTEN for new tasks on a connection of its own, and wake the loop
-        at each notification; reconnect, after a pause, when it drops."""
-        while not self.stopping.is_set():
-            try:
-                params = connection.get_connection_params()
-                params.pop("cursor_factory", None)
-                params.pop("context", None)
-                with psycopg.connect(**params, autocommit=True) as listener:
-                    listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    self.wake.set()  # anything enqueued while not listening
-                    while not self.stopping.is_set():
-                        for _ in listener.notifies(timeout=BEAT_SECONDS, stop_after=1):
-                            self.wake.set()
-            except psycopg.Error as error:
-                logger.debug("listener: %s; reconnecting", error)
-                self.stopping.wait(POLL_SECONDS)
 
 
 def error_report(error: Exception, **tags: str) -> None:
