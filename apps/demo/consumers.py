@@ -1,4 +1,9 @@
+from channels.db import database_sync_to_async
+
 from apps.core.consumers import BadMessage, JsonConsumer
+
+from .tasks import checksum_group
+from .uploads import upload_list
 
 # A chat line longer than this gets an error reply.
 MAX_MESSAGE_CHARS = 1000
@@ -32,3 +37,26 @@ class ChatConsumer(JsonConsumer):
 
     async def chat_message(self, event):
         await self.send_json({"message": event["message"]})
+
+
+class UploadsConsumer(JsonConsumer):
+    """/ws/uploads/: the checksums of the visitor's own uploads, as the worker
+    finishes them ({"upload": <storage name>, "sha256": <hex>}). The groups it
+    joins are those of the uploads in the visitor's session (the cookie's,
+    attached by AuthMiddlewareStack in project/asgi.py): the client names
+    none, so no page can listen for another visitor's files. It takes no
+    messages."""
+
+    async def connect(self):
+        session = self.scope["session"]
+        for upload in await database_sync_to_async(upload_list)(session=session):
+            await self.group_join(checksum_group(upload["storage_name"]))
+        await self.accept()
+        # A checksum recorded before this socket joined its group was
+        # announced to no one: read them again now, and send those done.
+        for upload in await database_sync_to_async(upload_list)(session=session):
+            if upload["sha256"]:
+                await self.send_json({"upload": upload["storage_name"], "sha256": upload["sha256"]})
+
+    async def upload_checksum(self, event):
+        await self.send_json({"upload": event["upload"], "sha256": event["sha256"]})

@@ -163,6 +163,7 @@ class Worker:
         # Failing that, its heartbeat goes stale: the same, a lease later.
         with contextlib.suppress(DatabaseError):
             WorkerBeat.objects.filter(worker_id=self.worker_id).delete()
+        connection.close()
         logger.info("worker %s stopped", self.worker_id)
 
     # --- One task ------------------------------------------------------------------
@@ -197,7 +198,7 @@ class Worker:
             metrics.tasks_started.labels(name).inc()
             # Django's own receivers log "Task id=... state=RUNNING" (and
             # SUCCESSFUL or FAILED, with the traceback, at the end).
-            task_started.send(sender=type(task.get_backend()), task_result=result)
+            signal_send(task_started, task=task, task_result=result)
             self.task_started_at = time.time()
             if self.time_limited:
                 signal.setitimer(signal.ITIMER_REAL, settings.TASK_TIME_LIMIT_SECONDS)
@@ -256,7 +257,7 @@ class Worker:
         )
         if recorded:
             metrics.tasks_succeeded.labels(name).inc()
-            task_finished.send(sender=type(row.task.get_backend()), task_result=row.task_result)
+            signal_send(task_finished, task=row.task, task_result=row.task_result)
         else:
             logger.warning("task %s succeeded, but another worker had taken it over", name)
 
@@ -297,7 +298,7 @@ class Worker:
             error_report(error, task=name)
             # A task whose code is gone (ImportError) has nobody to tell.
             with contextlib.suppress(ImportError):
-                task_finished.send(sender=type(row.task.get_backend()), task_result=row.task_result)
+                signal_send(task_finished, task=row.task, task_result=row.task_result)
 
     # --- Chores: dead workers' tasks, the schedules, the queue's gauges -------------
 
@@ -417,6 +418,14 @@ class Worker:
             os.replace(partial, HEALTH_FILE)
         except OSError as error:
             logger.warning("could not write %s: %s", HEALTH_FILE, error)
+
+
+def signal_send(signal, *, task, task_result) -> None:
+    """django.tasks' task_started or task_finished, to every receiver: one
+    that raises (an app's) is logged by Django (django.dispatch), and stops
+    neither the others nor the worker, nor changes the task's outcome, which
+    is recorded already."""
+    signal.send_robust(sender=type(task.get_backend()), task_result=task_result)
 
 
 def error_report(error: Exception, **tags: str) -> None:

@@ -227,3 +227,24 @@ def test_a_stop_lets_the_task_in_hand_finish_and_takes_no_other():
     assert row_of(first).status == TaskResultStatus.SUCCESSFUL
     assert row_of(second).status == TaskResultStatus.READY
     assert not WorkerBeat.objects.filter(worker_id=worker.worker_id).exists()
+
+
+def test_a_receiver_that_raises_changes_no_outcome_and_stops_no_worker(caplog):
+    from django.tasks.signals import task_finished, task_started
+
+    def broken(**kwargs):
+        raise RuntimeError("an app's receiver is broken")
+
+    task_started.connect(broken)
+    task_finished.connect(broken)
+    try:
+        result = probe.enqueue()
+        with caplog.at_level(logging.ERROR):
+            row = run_next(Worker())
+    finally:
+        task_started.disconnect(broken)
+        task_finished.disconnect(broken)
+    assert row.status == TaskResultStatus.SUCCESSFUL
+    assert row_of(result).return_value == {"attempt": 1}
+    logged = [r for r in caplog.records if r.name == "django.dispatch"]
+    assert [r.exc_info[1].args for r in logged] == [("an app's receiver is broken",)] * 2

@@ -1,9 +1,12 @@
 """The demo through the whole stack: the page in a real browser (headless
-Chromium) and with plain HTTP, the chat across Daphne processes, and uploads
-saved by Gunicorn and served back by nginx."""
+Chromium) and with plain HTTP, the chat across Daphne processes, uploads
+saved by Gunicorn and served back by nginx, and their checksums computed by
+the worker and pushed to the page."""
 
 import asyncio
+import hashlib
 import json
+import os
 import re
 import threading
 import uuid
@@ -152,6 +155,46 @@ def test_upload_in_a_browser_with_no_errors(stack, chromium):
     )
     page.click("#upload-form button[type=submit]")
     expect(page.locator("#upload-list")).to_contain_text("hello.txt")
+    # A CSP violation, a missing file or a script error would be logged here.
+    assert errors == []
+    page.close()
+
+
+def test_an_upload_s_checksum_appears_without_a_reload(stack, chromium):
+    """The whole background path: Gunicorn saves the file and enqueues the
+    task, the worker reads the file from the media volume and computes its
+    SHA-256, Redis and Daphne push it to the page. The worker is paused
+    until the page's socket is open, so the checksum cannot come with the
+    page itself: only the push can bring it."""
+    name = f"{uuid.uuid4().hex}.bin"
+    content = os.urandom(100_000)
+    page = chromium.new_page()
+    errors = console_errors(page)
+    page.goto(page_url(stack, new_room()))
+    workers = stack.containers("worker")
+    assert workers, "make test runs the worker"
+    for worker in workers:
+        worker.pause()
+    try:
+        page.set_input_files(
+            "#upload-form input[type=file]",
+            files=[{"name": name, "mimeType": "application/octet-stream", "buffer": content}],
+        )
+        page.click("#upload-form button[type=submit]")
+        checksum = page.locator("#upload-list li", has_text=name).locator("code")
+        expect(checksum).to_have_text("computing…")
+        # Open only once the server has joined the page's groups.
+        listed = page.locator("#upload-list")
+        expect(listed).to_have_attribute("data-socket", "open", timeout=30_000)
+        page.evaluate("() => { window.notReloaded = true; }")
+    finally:
+        for worker in workers:
+            worker.unpause()
+
+    expect(checksum).to_have_text(hashlib.sha256(content).hexdigest(), timeout=30_000)
+    assert page.evaluate("() => window.notReloaded") is True
+    # Nothing left to wait for: the page has closed its socket.
+    expect(listed).not_to_have_attribute("data-socket", "open")
     # A CSP violation, a missing file or a script error would be logged here.
     assert errors == []
     page.close()

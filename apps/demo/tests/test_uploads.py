@@ -1,21 +1,21 @@
 """The upload form on the home page, through Django's test client (no nginx),
-with uploads saved in a temporary MEDIA_ROOT."""
+with uploads saved in a temporary MEDIA_ROOT, and their checksums computed by
+the platform's worker (one turn of its loop)."""
 
+import hashlib
 import re
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django_tasks_db.models import DBTaskResult
 
-from apps.demo.uploads import UPLOADS_LISTED
+from apps.core.tasks.worker import Worker
+from apps.demo.tasks import checksum_compute
+from apps.demo.uploads import UPLOADS_KEY, UPLOADS_LISTED
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    return tmp_path
 
 
 def upload_links(response) -> list[tuple[str, str]]:
@@ -86,3 +86,66 @@ def test_storage_names_are_unguessable(client):
     assert len(set(urls)) == 2
     contents = {default_storage.open(url.removeprefix("/media/")).read() for url in urls}
     assert contents == {b"1", b"2"}
+
+
+class RolledBack(Exception):
+    pass
+
+
+def test_an_upload_enqueues_one_checksum_task_in_the_request_s_transaction(client):
+    assert client.post("/", {"file": SimpleUploadedFile("a.txt", b"a")}).status_code == 302
+    [upload] = client.session[UPLOADS_KEY]
+    [task] = DBTaskResult.objects.all()
+    assert task.task_path == checksum_compute.module_path
+    assert str(task.id) == upload["checksum_task"]
+    assert task.args_kwargs["args"] == [upload["name"]]
+
+    with pytest.raises(RolledBack), transaction.atomic():
+        assert client.post("/", {"file": SimpleUploadedFile("b.txt", b"b")}).status_code == 302
+        # Written in the request's transaction (not on commit, not on a
+        # connection of its own): seen inside it...
+        assert DBTaskResult.objects.count() == 2
+        raise RolledBack
+    # ...and gone with it.
+    assert list(DBTaskResult.objects.all()) == [task]
+
+
+def checksums(response) -> list[str]:
+    """What the page shows as each upload's SHA-256."""
+    return re.findall(r"SHA-256\s*<code[^>]*>([^<]*)</code>", response.content.decode())
+
+
+def test_without_javascript_the_checksum_shows_on_reload(client):
+    client.post("/", {"file": SimpleUploadedFile("notes.txt", b"hello")})
+    page = client.get("/")
+    assert checksums(page) == ["computing…"]
+    assert "data-computing" in page.content.decode()  # what app.js waits for
+
+    worker = Worker()
+    worker.run_task(worker.claim())
+
+    assert checksums(client.get("/")) == [hashlib.sha256(b"hello").hexdigest()]
+
+
+def test_a_checksum_that_failed_shows_as_unavailable(client, settings, media_root):
+    settings.TASK_MAX_ATTEMPTS = 1
+    client.post("/", {"file": SimpleUploadedFile("gone.txt", b"x")})
+    [upload] = client.session[UPLOADS_KEY]
+    (media_root / upload["name"]).unlink()  # the task cannot read it
+
+    worker = Worker()
+    worker.run_task(worker.claim())
+
+    page = client.get("/")
+    assert checksums(page) == ["unavailable"]
+    assert "data-computing" not in page.content.decode()
+
+
+def test_uploads_noted_before_checksums_are_still_listed(client):
+    name = "demo/0123456789abcdef0123456789abcdef/old.txt"
+    session = client.session
+    session[UPLOADS_KEY] = [name]
+    session.save()
+    page = client.get("/")
+    assert upload_links(page) == [(f"/media/{name}", "old.txt")]
+    assert checksums(page) == ["unavailable"]
