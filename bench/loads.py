@@ -100,17 +100,17 @@ async def paced(
     address: tuple[str, int],
     *,
     fast_path: str,
-    slow_path: str,
     rate: float,
-    slow_every: int,
     seconds: float,
+    slow_path: str = "",
+    slow_every: int = 0,
 ) -> PacedResult:
     """An open-loop load, as wrk2 sends it: `rate` requests a second, each sent
     at its scheduled time whether or not earlier ones have been answered, one
-    in `slow_every` to `slow_path`, the rest to `fast_path`. A latency runs
-    from the scheduled time, not from when a connection was free, so a
-    server that falls behind is charged for the whole wait (no coordinated
-    omission)."""
+    in `slow_every` to `slow_path` (none when 0), the rest to `fast_path`. A
+    latency runs from the scheduled time, not from when a connection was
+    free, so a server that falls behind is charged for the whole wait (no
+    coordinated omission)."""
     pool: list = []
     latencies: dict[bool, list[float]] = {True: [], False: []}
     errors = 0
@@ -134,7 +134,7 @@ async def paced(
     for index in range(count):
         scheduled = started + index / rate
         await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-        slow = index % slow_every == slow_every // 2
+        slow = bool(slow_every) and index % slow_every == slow_every // 2
         tasks.append(asyncio.create_task(one(scheduled, slow)))
     await asyncio.gather(*tasks)
     for _, writer in pool:

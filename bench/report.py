@@ -16,6 +16,7 @@ from pathlib import Path
 STATIC_FILE = "/static/admin/js/autocomplete.js"
 IDLE_GOAL = 10_000
 COLD_START_GOAL_SECONDS = 20
+PICKUP_P99_GOAL_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,43 @@ def idle_numbers(idle: dict) -> str:
         + "; "
         f"Daphne {idle['daphne_bytes_per_connection'] / 1024:.1f} KiB, "
         f"nginx {idle['nginx_bytes_per_connection'] / 1024:.1f} KiB per connection"
+    )
+
+
+def throughput_numbers(batch: dict) -> str:
+    """11: one worker's rate on a batch, and the CPU each task cost."""
+    rates = ", ".join(f"{run['rate']:.0f}" for run in batch["rounds"])
+    return (
+        f"{batch['batch']:,} tasks enqueued at once, rounds: {rates} tasks/s<br>"
+        f"worker {batch['worker_cpu_ms_per_task']:.2f}, PostgreSQL "
+        f"{batch['db_cpu_ms_per_task']:.2f} CPU ms a task"
+        + (f", {batch['errors']} failed" if batch["errors"] else "")
+    )
+
+
+def pickup_numbers(pickup: dict) -> str:
+    """11: the steady load, the delays, and the worker's CPU meanwhile."""
+    rounds = pickup["rounds"]
+    return (
+        f"{pickup['offered_rate']:g} tasks/s offered (one a request, open-loop), "
+        f"{pickup['tasks']:,} tasks: p50 {pickup['p50_ms']:,.1f} ms, p99 {pickup['p99_ms']:,.1f} ms"
+        f"<br>worker {rounds['worker_cpu_ms_per_task']:.2f} CPU ms a task, "
+        f"{rounds['worker_cpu_share']:.0%} of a core; the enqueuing page's p99 "
+        f"{rounds['request_p99_ms']:,.1f} ms"
+        + (f", {rounds['errors']} errors" if rounds["errors"] else "")
+    )
+
+
+def enqueue_numbers(comparison: dict) -> str:
+    return f"worker stopped: {comparison.get('piled_up', 0):,} tasks piled up, then deleted<br>" + (
+        "<br>".join(
+            f"{name}: {side['rate']:,.0f} req/s, p99 {side['p99_ms']:.1f} ms, "
+            f"web {side['web_cpu_ms']:.2f} CPU ms/req, "
+            f"PostgreSQL {side['cpu_ms_by_service'].get('db', 0.0):.2f}, "
+            f"the stack {side['cpu_s_per_1k']:.2f}"
+            + (f", {side['errors']} errors" if side["errors"] else "")
+            for name, side in comparison["sides"].items()
+        )
     )
 
 
@@ -199,6 +237,43 @@ FIGURES = [
         Goal(0.95),
         lambda r: http_numbers(r["observability"]),
     ),
+    Figure(
+        "worker_throughput",
+        "11",
+        "background tasks: what one worker runs (tasks/s, a batch enqueued at once)",
+        lambda r: r["worker_throughput"]["rate"],
+        "none: one worker's capacity",
+        lambda r: throughput_numbers(r["worker_throughput"]),
+    ),
+    Figure(
+        "worker_pickup_p50",
+        "11",
+        "task pickup, enqueue to start, at a steady load, one worker: p50 (ms)",
+        lambda r: r["worker_pickup"]["p50_ms"],
+        "none: the p99's companion",
+        lambda r: pickup_numbers(r["worker_pickup"]),
+    ),
+    Figure(
+        "worker_pickup_p99",
+        "11",
+        "task pickup, enqueue to start, at a steady load, one worker: p99 (ms)",
+        lambda r: r["worker_pickup"]["p99_ms"],
+        Goal(
+            PICKUP_P99_GOAL_MS,
+            at_most=True,
+            strict=True,
+            text=f"< {PICKUP_P99_GOAL_MS:,} ms",
+        ),
+        lambda r: pickup_numbers(r["worker_pickup"]),
+    ),
+    Figure(
+        "enqueue_cpu_ratio",
+        "11",
+        "web's CPU per request: the page enqueuing one task / enqueuing none",
+        lambda r: r["enqueue"]["ratios"]["web_cpu_ms"],
+        Goal(1.1, at_most=True, strict=True, text="< 1.10"),
+        lambda r: enqueue_numbers(r["enqueue"]),
+    ),
 ]
 
 
@@ -247,6 +322,7 @@ CPU_BREAKDOWNS = {
     "proxy": "2, the page",
     "mix": "9, the mixed load",
     "observability": "10, the page",
+    "enqueue": "11, the page enqueuing one task or none (worker stopped)",
 }
 
 

@@ -8,12 +8,15 @@ every scenario briefly; its figures only show that the harness works.
 """
 
 import asyncio
+import json
 import math
 import os
 import socket
 import statistics
 import sys
 import time
+import urllib.parse
+import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,6 +39,9 @@ class Plan:
     mix_rate: float  # 9: requests a second, offered to both sides alike
     mix_slow_every: int  # 9: one request in this many waits on I/O
     mix_seconds: float  # 9: one side's round
+    tasks_batch: int  # 11: tasks enqueued at once, for one worker's throughput
+    tasks_rate: float  # 11: tasks a second, enqueued one a request, open-loop
+    tasks_seconds: float  # 11: one round of that steady load
 
 
 FULL = Plan(
@@ -58,6 +64,16 @@ FULL = Plan(
     mix_slow_every=40,
     # 780 fast requests a round: a p99 of more than a handful of them.
     mix_seconds=20,
+    # Long enough (6-14 s of one worker's time here) that starting and
+    # finishing weigh little against the steady pace between.
+    tasks_batch=1000,
+    # A site's steady background work, under what one worker runs flat out
+    # (74-157 tasks a second here, on a loaded machine), so that the figure is
+    # how soon a worker starts a task; where the machine leaves the worker
+    # less than that, a queue grows, and the p99 shows it (docs/performance.md).
+    # 1,000 tasks a round, 5,000 pooled: a p99 of 50 of them.
+    tasks_rate=50,
+    tasks_seconds=20,
 )
 QUICK = Plan(
     rounds=2,
@@ -71,6 +87,9 @@ QUICK = Plan(
     mix_rate=40,
     mix_slow_every=10,
     mix_seconds=3,
+    tasks_batch=100,
+    tasks_rate=50,
+    tasks_seconds=3,
 )
 
 STARTED = time.monotonic()
@@ -82,6 +101,10 @@ PAGE = "/bench/page/"
 PUBLIC_PAGE = "/bench/public/"
 # A page that waits 200 ms on I/O, as one calling an external API would.
 SLOW_PAGE = "/bench/slow/"
+# The page, which also enqueues one task (the probe, which does nothing).
+ENQUEUE_PAGE = "/bench/enqueue/"
+# The probe tasks' own page: enqueue many, read their times, delete them.
+TASKS_API = "http://web:8000/bench/tasks/"
 
 
 def progress(text: str) -> None:
@@ -401,6 +424,166 @@ def observability_compare(stack: Stack, plan: Plan) -> dict:
         stack.stop("web-quiet")
 
 
+# --- 11: background tasks ---------------------------------------------------------
+
+
+def tasks_api(method: str = "GET", **params) -> dict:
+    """The probe tasks' page (bench/app/views.py `tasks`), straight to Gunicorn."""
+    # The URL is fixed (TASKS_API, http://web:8000/...); only the query varies.
+    request = urllib.request.Request(  # noqa: S310
+        f"{TASKS_API}?{urllib.parse.urlencode(params)}",
+        method=method,
+        headers={"Host": loads.HOST},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def tasks_wait(since: float, *, expected: int, timeout: float) -> dict:
+    """Poll until at least `expected` probes enqueued since `since` are there and
+    all finished, then return their times and pickup delays."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = tasks_api(since=since)
+        if found["count"] >= expected and not found["unfinished"]:
+            return tasks_api(since=since, delays=1)
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"{found['unfinished']} of {found['count']} tasks ({expected} expected) "
+                f"not finished after {timeout:.0f} s"
+            )
+        time.sleep(0.25)
+
+
+def one_worker(stack: Stack) -> None:
+    running = len(stack.containers("worker"))
+    if running != 1:
+        raise RuntimeError(f"{running} worker containers running: the scenario measures one")
+
+
+def enqueue_compare(stack: Stack, plan: Plan) -> dict:
+    """11: the page enqueuing one task against the same page enqueuing none,
+    through nginx, with the worker stopped on both sides: the tasks pile up
+    (and are deleted after), so both sides are measured alike and the figure
+    is what the enqueue costs the request, not what running the task costs."""
+    stack.stop("worker")
+    try:
+        sides = {
+            "enqueues one task": f"http://nginx:8080{ENQUEUE_PAGE}",
+            "enqueues nothing": f"http://nginx:8080{PAGE}",
+        }
+        for url in sides.values():  # warm up: connections, caches, lazy imports
+            loads.wrk(url, seconds=1)
+        measure = http_measure(stack, plan)
+
+        def measure_web(url: str) -> dict:
+            result = measure(url)
+            result["web_cpu_ms"] = result["cpu_ms_by_service"].get("web", 0.0)
+            return result
+
+        comparison = alternate(plan, "11 enqueue", sides, measure_web)
+        comparison["piled_up"] = tasks_api("DELETE")["deleted"]
+        return comparison
+    finally:
+        # Whatever happened, no pile of probes left for the restarted worker.
+        try:
+            tasks_api("DELETE")
+        finally:
+            stack.start_healthy("worker")
+
+
+def worker_throughput(stack: Stack, plan: Plan) -> dict:
+    """11: what one worker carries: a batch of probes enqueued at once (in one
+    transaction), from the first one's start to the last one's finish, as
+    the tasks' table records them; median of the rounds."""
+    one_worker(stack)
+    runs = []
+    for round_number in range(plan.rounds):
+        since = tasks_api()["now"]
+        cpu_before = stack.cpu_seconds_by_service()
+        tasks_api("POST", count=plan.tasks_batch)
+        found = tasks_wait(since, expected=plan.tasks_batch, timeout=60 + plan.tasks_batch / 10)
+        cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), found["count"])
+        tasks_api("DELETE")  # each round on a table alike
+        seconds = found["last_finished"] - found["first_started"]
+        runs.append(
+            {
+                "rate": found["count"] / seconds,
+                "seconds": seconds,
+                "worker_cpu_ms_per_task": cpu.get("worker", 0.0),
+                "db_cpu_ms_per_task": cpu.get("db", 0.0),
+                "cpu_s_per_1k": sum(cpu.values()),
+                "errors": found["failed"],
+                "cpu_ms_by_service": cpu,
+            }
+        )
+        progress(
+            f"11 throughput round {round_number + 1}/{plan.rounds}: {found['count']} tasks "
+            f"in {seconds:.2f} s, {runs[-1]['rate']:.0f} tasks/s, worker "
+            f"{runs[-1]['worker_cpu_ms_per_task']:.2f} CPU ms a task"
+        )
+    return {"batch": plan.tasks_batch, **side_summary(runs)}
+
+
+def worker_pickup(stack: Stack, plan: Plan) -> dict:
+    """11: how soon one worker starts a task (enqueued_at to started_at), at a
+    steady tasks_rate: the page that enqueues one, sent open-loop through
+    nginx (loads.paced). The delays of every round pooled, as 6 pools its."""
+    one_worker(stack)
+    runs, delays = [], []
+    for round_number in range(plan.rounds):
+        since = tasks_api()["now"]
+        cpu_before = stack.cpu_seconds_by_service()
+        started = time.monotonic()
+        load = asyncio.run(
+            loads.paced(
+                ("nginx", 8080),
+                fast_path=ENQUEUE_PAGE,
+                rate=plan.tasks_rate,
+                seconds=plan.tasks_seconds,
+            )
+        )
+        found = tasks_wait(
+            since, expected=load.requests - load.errors, timeout=60 + plan.tasks_seconds
+        )
+        elapsed = time.monotonic() - started
+        cpu_after = stack.cpu_seconds_by_service()
+        cpu = cpu_by_service_ms(cpu_before, cpu_after, found["count"])
+        tasks_api("DELETE")
+        delays += found["pickup_ms"]
+        worker_seconds = cpu_after.get("worker", 0.0) - cpu_before.get("worker", 0.0)
+        runs.append(
+            {
+                "tasks": found["count"],
+                "p50_ms": loads.percentile(found["pickup_ms"], 50),
+                "p99_ms": loads.percentile(found["pickup_ms"], 99),
+                "max_ms": max(found["pickup_ms"], default=math.nan),
+                "request_p50_ms": load.fast_p50_ms,
+                "request_p99_ms": load.fast_p99_ms,
+                "worker_cpu_ms_per_task": cpu.get("worker", 0.0),
+                # The worker's share of a core, from the round's start until
+                # its last task was seen finished.
+                "worker_cpu_share": worker_seconds / elapsed,
+                "errors": load.errors + found["failed"],
+                "cpu_ms_by_service": cpu,
+            }
+        )
+        progress(
+            f"11 pickup round {round_number + 1}/{plan.rounds}: {found['count']} tasks at "
+            f"{plan.tasks_rate:g}/s: p50 {runs[-1]['p50_ms']:.1f} ms, "
+            f"p99 {runs[-1]['p99_ms']:.1f} ms, max {runs[-1]['max_ms']:.1f} ms"
+        )
+    return {
+        "offered_rate": plan.tasks_rate,
+        "seconds": plan.tasks_seconds,
+        "tasks": len(delays),
+        "p50_ms": loads.percentile(delays, 50),
+        "p99_ms": loads.percentile(delays, 99),
+        "rounds": side_summary(runs),
+        "delays_ms": [round(d, 2) for d in delays],
+    }
+
+
 def echo_compare(stack: Stack, plan: Plan) -> dict:
     def measure(targets) -> dict:
         cpu_before = stack.cpu_seconds()
@@ -550,6 +733,13 @@ def main() -> int:
     if "10" in only:
         progress("10: the page with logs and metrics as shipped, and with both off")
         attempt("observability", lambda: observability_compare(stack, plan))
+    if "11" in only:
+        progress("11: the page enqueuing one task and none (worker stopped: they pile up)")
+        attempt("enqueue", lambda: enqueue_compare(stack, plan))
+        progress(f"11: one worker: {plan.tasks_batch} tasks enqueued at once")
+        attempt("worker_throughput", lambda: worker_throughput(stack, plan))
+        progress(f"11: one worker: pickup delay at {plan.tasks_rate:g} tasks/s, open-loop")
+        attempt("worker_pickup", lambda: worker_pickup(stack, plan))
     if os.environ.get("BENCH_PROFILE") == "1":
         progress("profile: the page under load, py-spy in Gunicorn, every container's CPU")
         attempt("profile", lambda: profile_compare(stack, plan))

@@ -47,9 +47,9 @@ for round in $(seq "$cold_rounds"); do
   cold_start_seconds+=("$seconds")
 done
 
-echo "==> starting what the scenarios need (asgi with two replicas, the common-default variant)"
+echo "==> starting what the scenarios need (asgi with two replicas, one worker, the common-default variant)"
 "${compose[@]}" --profile bench up --detach --wait --quiet-pull --scale asgi=2 \
-  nginx nginx-default >/dev/null 2>"$log" || { cat "$log"; exit 1; }
+  nginx nginx-default worker >/dev/null 2>"$log" || { cat "$log"; exit 1; }
 # Scenario 10's quiet variant: created, not running; bench/run.py starts it
 # for that scenario alone. --no-deps: what they depend on is up already, and
 # Compose would otherwise bring asgi back to one replica.

@@ -11,6 +11,8 @@ urlpatterns = [
     path("bench/page/", views.page),
     path("bench/public/", views.public),
     path("bench/slow/", views.slow),
+    path("bench/enqueue/", views.page_enqueue),
+    path("bench/tasks/", views.tasks),
     *site_urlpatterns,
 ]
 
