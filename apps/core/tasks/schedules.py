@@ -38,9 +38,12 @@ def schedules_enqueue(now: datetime | None = None) -> list[str]:
     those this call enqueued."""
     now = now or timezone.now()
     enqueued = []
+    # Each job's row, if this is its first run: one statement for all.
+    ScheduledJob.objects.bulk_create(
+        [ScheduledJob(name=name) for name in settings.TASK_SCHEDULES], ignore_conflicts=True
+    )
     for name, job in settings.TASK_SCHEDULES.items():
         period = period_start(now, job["every"])
-        ScheduledJob.objects.get_or_create(name=name)
         with transaction.atomic():
             claimed = (
                 ScheduledJob.objects.filter(name=name)

@@ -45,6 +45,7 @@ import signal
 import socket
 import threading
 import time
+import traceback
 from datetime import timedelta
 from pathlib import Path
 
@@ -189,16 +190,14 @@ class Worker:
         fields = {"request_id": enqueuing_request_id(row), "task_id": str(row.id)}
         token = request_context.set(fields)
         started = time.monotonic()
-        name = row.task_path.rpartition(".")[2]
+        name = fields["task"] = row.task_name
         try:
-            task = row.task
-            name = task.name
-            fields["task"] = name
-            result = row.task_result
+            result = row.task_result  # imports the task: an ImportError fails the attempt
+            task = result.task
             metrics.tasks_started.labels(name).inc()
             # Django's own receivers log "Task id=... state=RUNNING" (and
             # SUCCESSFUL or FAILED, with the traceback, at the end).
-            signal_send(task_started, task=task, task_result=result)
+            signal_send(task_started, result)
             self.task_started_at = time.time()
             if self.time_limited:
                 signal.setitimer(signal.ITIMER_REAL, settings.TASK_TIME_LIMIT_SECONDS)
@@ -257,16 +256,14 @@ class Worker:
         )
         if recorded:
             metrics.tasks_succeeded.labels(name).inc()
-            signal_send(task_finished, task=row.task, task_result=row.task_result)
+            signal_send(task_finished, row.task_result)
         else:
             logger.warning("task %s succeeded, but another worker had taken it over", name)
 
     def task_failed(self, row: DBTaskResult, name: str, attempt: int, error: Exception) -> None:
-        import traceback as tb
-
         error_fields = {
             "exception_class_path": f"{type(error).__module__}.{type(error).__qualname__}",
-            "traceback": "".join(tb.format_exception(error)),
+            "traceback": "".join(traceback.format_exception(error)),
         }
         if attempt < settings.TASK_MAX_ATTEMPTS:
             delay = retry_delay(attempt)
@@ -298,7 +295,7 @@ class Worker:
             error_report(error, task=name)
             # A task whose code is gone (ImportError) has nobody to tell.
             with contextlib.suppress(ImportError):
-                signal_send(task_finished, task=row.task, task_result=row.task_result)
+                signal_send(task_finished, row.task_result)
 
     # --- Chores: dead workers' tasks, the schedules, the queue's gauges -------------
 
@@ -318,7 +315,7 @@ class Worker:
             for row in running.filter(started_at__lt=cutoff):
                 if row.worker_ids and row.worker_ids[-1] in alive:
                     continue
-                name = row.task_path.rpartition(".")[2]
+                name = row.task_name
                 if len(row.worker_ids) >= settings.TASK_MAX_ATTEMPTS:
                     row.status = TaskResultStatus.FAILED
                     row.finished_at = timezone.now()
@@ -420,12 +417,12 @@ class Worker:
             logger.warning("could not write %s: %s", HEALTH_FILE, error)
 
 
-def signal_send(signal, *, task, task_result) -> None:
+def signal_send(signal, task_result) -> None:
     """django.tasks' task_started or task_finished, to every receiver: one
     that raises (an app's) is logged by Django (django.dispatch), and stops
     neither the others nor the worker, nor changes the task's outcome, which
     is recorded already."""
-    signal.send_robust(sender=type(task.get_backend()), task_result=task_result)
+    signal.send_robust(sender=type(task_result.task.get_backend()), task_result=task_result)
 
 
 def error_report(error: Exception, **tags: str) -> None:
