@@ -1,16 +1,26 @@
 """Readiness checks: each one uses a dependency the way the site does, and raises
 when it cannot. A check that hangs is as bad as one that fails, so each is bounded
-by a timeout (connect_timeout for PostgreSQL, socket timeouts for Redis)."""
+by a timeout (connect_timeout for PostgreSQL, socket timeouts for Redis, and
+CHANNEL_LAYER_TIMEOUT for the channel layer's round trip)."""
 
 import asyncio
+import concurrent.futures
+import logging
+import os
 import secrets
+import threading
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import caches
 from django.db import connection
 
+logger = logging.getLogger(__name__)
+
 CHANNEL_LAYER_TIMEOUT = 2  # seconds
+# While no answer has come, the ping is sent again this often: a channel's
+# subscription may reach Redis after the first PUBLISH to it (they travel on
+# two connections), and that PUBLISH is then lost, not late.
+CHANNEL_LAYER_RESEND_SECONDS = 0.25
 
 
 def database_check() -> None:
@@ -29,18 +39,82 @@ def cache_check(*, alias: str) -> None:
     cache.delete(key)
 
 
-async def _channel_layer_round_trip() -> None:
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.send(channel, {"type": "readyz.ping"})
-    await layer.receive(channel)
+class ChannelLayerCheck:
+    """A message sent through the channel layer to a channel of this process,
+    and received back, within CHANNEL_LAYER_TIMEOUT.
+
+    channels-redis keeps a layer (its connections and subscriptions) per event
+    loop. Run through async_to_sync, each check would get a new loop, so new
+    connections, a new subscription and their teardown every time: enough work
+    that a busy machine ran it past its limit. So each process keeps one loop,
+    in a thread of its own, and one channel on it, from check to check; a check
+    is then one PUBLISH and the message's return. A check that fails or runs
+    out of time flushes the layer (its connections and subscriptions): the next
+    one starts from new connections, as after a Redis restart it must."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.loop, self.pid = None, None
+        self.layer, self.channel = None, None
+
+    def __call__(self) -> None:
+        future = asyncio.run_coroutine_threadsafe(self.round_trip(), self.event_loop())
+        try:
+            future.result(timeout=CHANNEL_LAYER_TIMEOUT)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(
+                f"no message back through the channel layer within {CHANNEL_LAYER_TIMEOUT} s"
+            ) from None
+
+    def event_loop(self) -> asyncio.AbstractEventLoop:
+        """This process's loop: a forked process (a Gunicorn worker) starts its
+        own, since the thread that ran its parent's did not come with it."""
+        with self.lock:
+            if self.pid != os.getpid():
+                self.loop, self.pid = asyncio.new_event_loop(), os.getpid()
+                self.layer, self.channel = None, None
+                threading.Thread(
+                    target=self.loop.run_forever, name="channel-layer-check", daemon=True
+                ).start()
+            return self.loop
+
+    async def round_trip(self) -> None:
+        layer = get_channel_layer()
+        try:
+            # A new layer (its settings changed, as tests change them) has
+            # none of the last one's channels.
+            if self.channel is None or layer is not self.layer:
+                self.layer, self.channel = layer, await layer.new_channel()
+            token = secrets.token_hex(8)
+            received = asyncio.ensure_future(self.receive(layer, token))
+            try:
+                while not received.done():
+                    await layer.send(self.channel, {"type": "readyz.ping", "token": token})
+                    await asyncio.wait({received}, timeout=CHANNEL_LAYER_RESEND_SECONDS)
+                received.result()
+            finally:
+                received.cancel()
+        except BaseException:
+            self.channel = None
+            await asyncio.shield(self.flush(layer))
+            raise
+
+    async def receive(self, layer, token: str) -> None:
+        """Until this check's ping: resent ones of earlier checks are skipped."""
+        while (await layer.receive(self.channel)).get("token") != token:
+            pass
+
+    @staticmethod
+    async def flush(layer) -> None:
+        try:
+            await asyncio.wait_for(layer.flush(), CHANNEL_LAYER_TIMEOUT)
+        except Exception:
+            # Its state is dropped all the same; the check's own error is the news.
+            logger.warning("channel layer check: flushing the layer failed", exc_info=True)
 
 
-def channel_layer_check() -> None:
-    async def bounded():
-        await asyncio.wait_for(_channel_layer_round_trip(), CHANNEL_LAYER_TIMEOUT)
-
-    async_to_sync(bounded)()
+channel_layer_check = ChannelLayerCheck()
 
 
 READINESS_CHECKS = {

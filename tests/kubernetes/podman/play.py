@@ -63,6 +63,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -355,6 +356,22 @@ class Stack:
         run("podman", "network", "rm", "-f", self.network, check=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
         log("removed every pod, volume and the network")
+
+    def show_logs(self, lines=15):
+        """The last lines of every container of this run, for a failure."""
+        containers = run(
+            "podman",
+            "ps",
+            "--all",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            f"name=^{self.prefix}-",
+            check=False,
+        ).stdout.split()
+        for container in sorted(c for c in containers if not c.endswith("-infra")):
+            output = run("podman", "logs", "--tail", str(lines), container, check=False)
+            log(f"last {lines} lines of {container}:\n{output.stdout}{output.stderr}".rstrip())
 
     def up_and_check(self):
         self.docs_by_name = {
@@ -649,7 +666,11 @@ def main(rendered, prefix, app_image, nginx_image, *options):
     try:
         stack.up_and_check()
     except Exception as error:
-        log(f"FAILED: {error}")
+        # Where, in this script: a bare "timed out" says little on its own.
+        where = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == __file__]
+        calls = " < ".join(f"{frame.name} (line {frame.lineno})" for frame in reversed(where))
+        log(f"FAILED: {error}; in {calls}")
+        stack.show_logs()
         return 1
     finally:
         stack.teardown()
