@@ -7,7 +7,7 @@ Why a stand-in rather than the stack's Gunicorn and Daphne: the apps' logs
 show only what they are set to show, and a debug endpoint in the app would
 ship to every fork. The stand-in sees exactly the request nginx sends, for
 HTTP and for /ws/, and lets the tests choose the Cache-Control of each answer,
-without any page of the product's (the demo's included) being public.
+without any page of the product's being public.
 """
 
 import re
