@@ -1,5 +1,5 @@
 """What every WebSocket consumer needs, in one base class: subclass JsonConsumer
-and write receive_json() (the README's "Your first app" shows one).
+and write receive_json() (docs/development.md, "Your first app", shows one).
 
 JsonConsumer takes care of:
 - draining: a server that is stopping refuses new sockets, and closes the open

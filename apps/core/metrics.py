@@ -30,9 +30,10 @@ LATENCY_BUCKETS = (
 
 # --- HTTP, per view ---------------------------------------------------------------
 # The names, labels and buckets of django-prometheus's middleware, which the
-# alert rules (deploy/kubernetes/components/monitoring/rules.yaml) and the
-# README use. `view` is the route's name (never the raw path, which would make
-# a series per URL); `method` is one of METHODS, anything else one value.
+# alert rules (deploy/kubernetes/components/monitoring/rules.yaml) and
+# docs/operating.md ("Metrics") use. `view` is the route's name (never the raw
+# path, which would make a series per URL); `method` is one of METHODS,
+# anything else one value.
 http_requests = Counter(
     "django_http_requests_total_by_view_transport_method",
     "Count of requests by view, transport, method.",

@@ -1,8 +1,8 @@
 """Settings every environment shares.
 
 Read top to bottom; dev.py, production.py and test.py change only what they
-name. Every environment variable read here is listed in .env.example and in the
-README. https://docs.djangoproject.com/en/6.1/ref/settings/
+name. Every environment variable read here is listed in .env.example and in
+docs/configuration.md. https://docs.djangoproject.com/en/6.1/ref/settings/
 """
 
 from datetime import timedelta
@@ -259,7 +259,7 @@ AXES_VERBOSE = False
 # a task never runs; committed, it does. The `worker` service runs them
 # (`manage.py worker`, apps/core/tasks/worker.py), as many replicas as you
 # like. At least once: a task whose worker died runs again, so every task must
-# be safe to repeat (the README's "Background tasks" shows how).
+# be safe to repeat (docs/background-tasks.md shows how).
 TASKS = {"default": {"BACKEND": "apps.core.tasks.backend.DatabaseBackend"}}
 # A task that raises is tried again, TASK_RETRY_BASE_SECONDS later, doubling
 # each time (1, 2, 4, 8 s with the defaults), up to TASK_MAX_ATTEMPTS tries in
@@ -411,7 +411,8 @@ if METRICS_PORT:
 # Daphne share (project/logs.py), or `text` for people (dev.py's default).
 # Every line written while a request is served carries its id, method, path
 # and client address (apps/core/request_id.py): grep one request's id to
-# follow it from nginx to Django. The README's "Operating it" says how.
+# follow it from nginx to Django. docs/operating.md ("Following one request")
+# says how.
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,

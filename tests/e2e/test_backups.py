@@ -1,5 +1,5 @@
 """Backups that restore: deploy/backup.sh and deploy/restore.sh (`make backup`,
-`make restore`), run on the stack as the README says, across the loss of the
+`make restore`), run on the stack as docs/operating.md says, across the loss of the
 whole database.
 
 Slow, and it destroys the stack's database (then puts it back), so `make chaos`

@@ -182,7 +182,7 @@ def test_debug_pages_are_on(dev_stack):
 
 
 def test_a_new_app_and_each_edit_show_on_the_next_reload(dev_stack):
-    # A new app, as the README makes one, with a page.
+    # A new app, as docs/development.md makes one, with a page.
     assert "apps.probe" in dev_stack.make("app", "NAME=probe")
     dev_stack.write("apps/probe/views.py", VIEWS.format(said_by="the first view"))
     dev_stack.write("apps/probe/urls.py", URLS)
@@ -207,8 +207,8 @@ def test_a_new_app_and_each_edit_show_on_the_next_reload(dev_stack):
     # A view, a template and a static file, each edited: seen on the next
     # reload. The view first: runserver finds an app's templates/ and static/
     # folders when it starts, and this one may have started while they were
-    # being written (Django's own way, as the README says); the view's edit
-    # restarts it.
+    # being written (Django's own way, as docs/development.md says); the
+    # view's edit restarts it.
     dev_stack.edit("apps/probe/views.py", VIEWS.format(said_by="the second view"))
     wait_until(
         shows("/probe/", "hello, said by the second view"),

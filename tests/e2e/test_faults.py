@@ -90,7 +90,7 @@ def test_killed_gunicorn_worker_is_replaced_under_load(stack):
 
 
 def rolling_restart(stack, service: str) -> subprocess.CompletedProcess:
-    """The README's procedure, deploy/rolling-restart.sh, on this stack."""
+    """docs/operating.md's procedure, deploy/rolling-restart.sh, on this stack."""
     return subprocess.run(
         ["deploy/rolling-restart.sh", service],
         env={**os.environ, "COMPOSE_PROJECT_NAME": stack.project},

@@ -1,7 +1,7 @@
 """HTTPS as one state: with COMPOSE_FILE in .env naming docker-compose.tls.yml,
 `docker compose up --wait` brings the stack up healthy behind TLS, from a
-certificate in certbot's folder as the README says to mount it, and the
-README's other commands (deploy/rolling-restart.sh) keep it so, with no -f
+certificate in certbot's folder as docs/configuration.md says to mount it, and
+the docs' other commands (deploy/rolling-restart.sh) keep it so, with no -f
 flag repeated. Slow (a second stack of its own), so `make chaos` runs it."""
 
 import os
@@ -47,8 +47,9 @@ def https_stack():
         os.chown(path, folder.stat().st_uid, folder.stat().st_gid, follow_symlinks=False)
         if not path.is_symlink():
             path.chmod(0o755 if path.is_dir() else 0o644)  # nginx's user reads them
-    # What the README says to put in .env to turn HTTPS on. The ports are the
-    # host's: HTTP on any free one, HTTPS on one unlikely to be taken.
+    # What docs/configuration.md says to put in .env to turn HTTPS on. The
+    # ports are the host's: HTTP on any free one, HTTPS on one unlikely to be
+    # taken.
     (folder / ".env").write_text(
         "COMPOSE_FILE=docker-compose.yml:docker-compose.tls.yml\n"
         f"TLS_CERT_DIR={letsencrypt}\n"

@@ -1,11 +1,12 @@
 """The recording rules and alerts (deploy/kubernetes/components/monitoring/
 rules.yaml): promtool accepts them, and its unit tests (rules.test.yaml
 beside this file) pass; every alert is tested firing and not firing, and says
-how bad it is and what to do.
+how bad it is and what to do, here and under its own heading in docs/alerts.md.
 
 promtool is Debian's package, in the dev image (deploy/Dockerfile).
 """
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,7 +24,8 @@ GROUPS = yaml.safe_load(RULES.read_text())["spec"]["groups"]
 ALERTS = {rule["alert"]: rule for group in GROUPS for rule in group["rules"] if "alert" in rule}
 RECORDS = {rule["record"] for group in GROUPS for rule in group["rules"] if "record" in rule}
 CASES = yaml.safe_load(RULES_TESTS.read_text())["tests"]
-README = (BASE_DIR / "README.md").read_text()
+# What each alert means and what to do, a heading per alert.
+ALERTS_PAGE = (BASE_DIR / "docs" / "alerts.md").read_text()
 
 
 def promtool(*arguments: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -77,8 +79,15 @@ def test_every_alert_says_how_bad_and_what_to_do():
         assert alert["labels"]["severity"] in SEVERITIES, name
         assert alert["annotations"]["summary"], name
         assert alert["annotations"]["description"], name
-        # And the README's entry for it: what it means, what to do.
-        assert f"#### {name}" in README, name
+        # And its entry in docs/alerts.md: what it means, what to do.
+        assert re.search(rf"^## {re.escape(name)}$", ALERTS_PAGE, re.MULTILINE), name
+
+
+def test_the_alerts_page_has_an_entry_per_alert_with_its_severity():
+    """Each entry opens with its severity (`*critical.*`), as the rule has it,
+    and none is left for an alert that was renamed or removed."""
+    entries = dict(re.findall(r"^## (\w+)\n\n\*(\w+)\.\*", ALERTS_PAGE, re.MULTILINE))
+    assert entries == {name: alert["labels"]["severity"] for name, alert in ALERTS.items()}
 
 
 def test_the_compose_example_configuration_is_valid(rules_folder):

@@ -24,7 +24,7 @@ def project(tmp_path, monkeypatch):
 
 @pytest.fixture
 def name():
-    """An app name no project has (a fork following the README has `orders`)."""
+    """An app name no project has (a fork following docs/development.md has `orders`)."""
     return f"probe_{uuid.uuid4().hex[:8]}"
 
 
