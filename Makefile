@@ -79,6 +79,11 @@ app: ## A new app: make app NAME=orders makes apps/orders/ and installs it
 	@[ -n "$(NAME)" ] || { echo "usage: make app NAME=<name>, a Python name such as orders"; exit 2; }
 	$(DEV_RUN) python manage.py startapp $(NAME)
 
+.PHONY: rename
+rename: ## Give the project your fork's name (images, namespace, labels, titles): make rename NAME=shop
+	docker run --rm --user "$(DEV_USER)" --volume "$(CURDIR):/src" --workdir /src \
+	  python:3.13-slim python deploy/rename.py "$(NAME)"
+
 # [demo:begin]
 .PHONY: remove-demo
 remove-demo: ## Take the demo out (apps/demo/ and every mention of it), leaving the platform

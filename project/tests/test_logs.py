@@ -10,7 +10,7 @@ from project.logs import FIELDS, formatter
 
 
 def formatted(log_format: str, **extra) -> str:
-    line = logging.LogRecord("apps.shop", logging.WARNING, __file__, 1, "hi %s", ("you",), None)
+    line = logging.LogRecord("apps.orders", logging.WARNING, __file__, 1, "hi %s", ("you",), None)
     line.__dict__.update(extra)
     return formatter(log_format).format(line)
 
@@ -18,7 +18,7 @@ def formatted(log_format: str, **extra) -> str:
 def test_json_lines_have_every_key_of_the_schema():
     outside = json.loads(formatted("json"))
     assert set(FIELDS) <= outside.keys()
-    assert (outside["level"], outside["logger"]) == ("WARNING", "apps.shop")
+    assert (outside["level"], outside["logger"]) == ("WARNING", "apps.orders")
     assert outside["message"] == "hi you"
     assert outside["request_id"] is None
     assert outside["timestamp"].endswith("+00:00")  # ISO 8601, UTC
@@ -34,7 +34,7 @@ def test_django_s_request_object_is_left_out():
 
 
 def test_text_lines_are_for_people():
-    assert re.search(r" WARNING apps\.shop \d+ - - hi you$", formatted("text"))
+    assert re.search(r" WARNING apps\.orders \d+ - - hi you$", formatted("text"))
     assert " abc 192.0.2.1 hi you" in formatted("text", request_id="abc", client="192.0.2.1")
 
 

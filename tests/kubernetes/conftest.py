@@ -18,6 +18,15 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 KUBERNETES_DIR = BASE_DIR / "deploy" / "kubernetes"
 OVERLAYS = ("local", "production")
 PRODUCTION_SECRETS = ("django_secret_key", "database_url", "redis_url")
+# The project's name, which the images, the namespace and a few objects carry:
+# the label the base kustomization gives its objects, where `make rename`
+# (deploy/rename.py) reads it too.
+PART_OF = "app.kubernetes.io/part-of"
+PROJECT_NAME = next(
+    entry["pairs"][PART_OF]
+    for entry in yaml.safe_load((KUBERNETES_DIR / "base/kustomization.yaml").read_text())["labels"]
+    if PART_OF in entry["pairs"]
+)
 
 
 def tool(name: str) -> str:

@@ -8,11 +8,11 @@ import yaml
 
 from apps.core.middleware import PROBES
 
-from .conftest import BASE_DIR, OVERLAYS
+from .conftest import BASE_DIR, OVERLAYS, PROJECT_NAME
 
 # The images deploy/Dockerfile builds, by the name the manifests give them,
 # and the target that builds each.
-OUR_IMAGES = {"django-reference/app": "runtime", "django-reference/nginx": "nginx"}
+OUR_IMAGES = {f"{PROJECT_NAME}/app": "runtime", f"{PROJECT_NAME}/nginx": "nginx"}
 WORKLOAD_KINDS = ("Deployment", "Job", "CronJob")
 
 
@@ -184,7 +184,7 @@ def test_probes_are_on_paths_the_app_serves(docs):
                     assert probe["exec"]["command"] == WORKER["healthcheck"]["test"][1:]
                 continue
             ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-            if image_name(container["image"]) == "django-reference/nginx":
+            if image_name(container["image"]) == f"{PROJECT_NAME}/nginx":
                 assert NGINX_HEALTHCHECK[0] == "CMD"
                 for kind in ("startupProbe", "livenessProbe"):
                     assert probes[kind]["exec"]["command"] == NGINX_HEALTHCHECK[1:]

@@ -10,7 +10,7 @@ import pytest
 from cloudcoil.models.prometheus_operator import v1 as prometheus_operator
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, all_versions
 
-from .conftest import KUBERNETES_DIR, OVERLAYS, tool
+from .conftest import KUBERNETES_DIR, OVERLAYS, PROJECT_NAME, tool
 
 # Kinds of custom resources (the Gateway API's), which have no schema in
 # kubernetes-validate and none this project can ship: not validated. Any
@@ -50,10 +50,10 @@ def test_overlay_renders_the_whole_stack(rendered, overlay):
     if overlay == "local":
         assert {("Deployment", "db"), ("Deployment", "redis")} <= names
     else:
-        assert {("Ingress", "django-reference"), ("HTTPRoute", "django-reference")} <= names
+        assert {("Ingress", PROJECT_NAME), ("HTTPRoute", PROJECT_NAME)} <= names
         # components/monitoring
         assert {("PodMonitor", "web"), ("PodMonitor", "asgi"), ("PodMonitor", "worker")} <= names
-        assert ("PrometheusRule", "django-reference") in names
+        assert ("PrometheusRule", PROJECT_NAME) in names
 
 
 def test_validation_covers_the_three_newest_versions():

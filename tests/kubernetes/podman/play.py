@@ -654,8 +654,12 @@ def check_drain(stack, nginx_pod, web_pod):
 def main(rendered, prefix, app_image, nginx_image, *options):
     docs = [d for d in yaml.safe_load_all(Path(rendered).read_text()) if d]
     # The images `make test` built from deploy/Dockerfile (targets runtime
-    # and nginx), in place of the overlay's names for them.
-    built = {"django-reference/app": app_image, "django-reference/nginx": nginx_image}
+    # and nginx), in place of the overlay's names for them: <project>/app and
+    # <project>/nginx, the project being what the base's objects are part of.
+    (project,) = {
+        d["metadata"].get("labels", {}).get("app.kubernetes.io/part-of") for d in docs
+    } - {None}
+    built = {f"{project}/app": app_image, f"{project}/nginx": nginx_image}
     for doc in docs:
         if doc["kind"] in ("Deployment", "Job"):
             spec = doc["spec"]["template"]["spec"]
