@@ -150,13 +150,20 @@ bench: ## Benchmark every scenario side by side; report in bench-results/ (BENCH
 
 # --- Dependencies ----------------------------------------------------------------
 
+# Every pin with the hashes of its files, which the images install with
+# --require-hashes. Each .txt file's header names these options: Dependabot,
+# which regenerates the .txt files itself, takes its options from the file's
+# text, --generate-hashes from the hashes and --allow-unsafe from a pinned pip,
+# but --strip-extras only from its name (a file named by -c may hold no extras).
+PIP_COMPILE_OPTIONS := --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links
+
 .PHONY: requirements
 requirements: ## Regenerate the pinned requirements/*.txt from *.in (ARGS=--upgrade for newer pins)
 	docker run --rm --volume "$(CURDIR)/requirements:/requirements" --workdir /requirements \
-	  --env CUSTOM_COMPILE_COMMAND="make requirements" \
+	  --env CUSTOM_COMPILE_COMMAND="make requirements (pip-compile $(PIP_COMPILE_OPTIONS))" \
 	  python:3.13-slim sh -c 'python -m venv /tmp/pip-tools && /tmp/pip-tools/bin/pip install --quiet pip-tools && \
 	  for name in base production dev bench checkov; do \
 	    echo "==> $$name.txt"; \
-	    /tmp/pip-tools/bin/pip-compile --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
+	    /tmp/pip-tools/bin/pip-compile --quiet $(PIP_COMPILE_OPTIONS) \
 	      $(ARGS) --output-file "$$name.txt" "$$name.in"; \
 	  done'

@@ -2,6 +2,7 @@
 
 import gc
 import os
+from collections.abc import Awaitable, Callable
 from importlib import import_module
 
 from channels.auth import AuthMiddlewareStack
@@ -42,7 +43,9 @@ if settings.METRICS_PORT:
 
 # Refuse handshakes whose Origin is not an allowed host (cross-site WebSocket
 # hijacking), then attach the session and user.
-websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+websocket_app: Callable[..., Awaitable[object]] = AllowedHostsOriginValidator(
+    AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+)
 
 # With SENTRY_DSN set (project/sentry.py), a consumer's unhandled error goes to
 # Sentry: sentry-sdk's Django integration sees Django's views (the "http"

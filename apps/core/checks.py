@@ -9,8 +9,9 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.core.cache import caches
 from django.db import connection
 
@@ -54,8 +55,10 @@ class ChannelLayerCheck:
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.loop, self.pid = None, None
-        self.layer, self.channel = None, None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.pid: int | None = None
+        self.layer: BaseChannelLayer | None = None
+        self.channel: str | None = None
 
     def __call__(self) -> None:
         future = asyncio.run_coroutine_threadsafe(self.round_trip(), self.event_loop())
@@ -71,7 +74,7 @@ class ChannelLayerCheck:
         """This process's loop: a forked process (a Gunicorn worker) starts its
         own, since the thread that ran its parent's did not come with it."""
         with self.lock:
-            if self.pid != os.getpid():
+            if self.loop is None or self.pid != os.getpid():
                 self.loop, self.pid = asyncio.new_event_loop(), os.getpid()
                 self.layer, self.channel = None, None
                 threading.Thread(
@@ -81,16 +84,18 @@ class ChannelLayerCheck:
 
     async def round_trip(self) -> None:
         layer = get_channel_layer()
+        if layer is None:
+            raise ConnectionError("no channel layer is configured (CHANNEL_LAYERS)")
         try:
             # A new layer (its settings changed, as tests change them) has
             # none of the last one's channels.
             if self.channel is None or layer is not self.layer:
                 self.layer, self.channel = layer, await layer.new_channel()
-            token = secrets.token_hex(8)
-            received = asyncio.ensure_future(self.receive(layer, token))
+            channel, token = self.channel, secrets.token_hex(8)
+            received = asyncio.ensure_future(self.receive(layer, channel, token))
             try:
                 while not received.done():
-                    await layer.send(self.channel, {"type": "readyz.ping", "token": token})
+                    await layer.send(channel, {"type": "readyz.ping", "token": token})
                     await asyncio.wait({received}, timeout=CHANNEL_LAYER_RESEND_SECONDS)
                 received.result()
             finally:
@@ -100,13 +105,13 @@ class ChannelLayerCheck:
             await asyncio.shield(self.flush(layer))
             raise
 
-    async def receive(self, layer, token: str) -> None:
+    async def receive(self, layer: BaseChannelLayer, channel: str, token: str) -> None:
         """Until this check's ping: resent ones of earlier checks are skipped."""
-        while (await layer.receive(self.channel)).get("token") != token:
+        while (await layer.receive(channel)).get("token") != token:
             pass
 
     @staticmethod
-    async def flush(layer) -> None:
+    async def flush(layer: BaseChannelLayer) -> None:
         try:
             await asyncio.wait_for(layer.flush(), CHANNEL_LAYER_TIMEOUT)
         except Exception:
@@ -117,7 +122,7 @@ class ChannelLayerCheck:
 channel_layer_check = ChannelLayerCheck()
 
 
-READINESS_CHECKS = {
+READINESS_CHECKS: dict[str, Callable[[], None]] = {
     "database": database_check,
     "cache": lambda: cache_check(alias="default"),
     "channel_layer": channel_layer_check,

@@ -108,7 +108,7 @@ class AsgiRequestContext:
         }
         token = request_context.set(fields)
         started = time.monotonic()
-        outcome = {"status": None, "close_code": None}
+        outcome: dict[str, int | None] = {"status": None, "close_code": None}
 
         def log(action: str, **extra) -> None:
             access_log.info("%s %s", action, fields["path"], extra=extra)

@@ -59,7 +59,8 @@ class SessionStore(DBStore):
     def save(self, must_create=False):
         if self.session_key is None:
             return self.create()
-        data = self._get_session(no_load=must_create)
+        # As Django's save() does; django-stubs leaves out this private method.
+        data = self._get_session(no_load=must_create)  # type: ignore[attr-defined]
         session = self.create_model_instance(data)
         using = router.db_for_write(self.model, instance=session)
         # One INSERT or UPDATE, atomic by itself: Django's engine wraps it in

@@ -52,7 +52,9 @@ def checksum_announce(sender, task_result, **kwargs) -> None:
         return
     [name] = task_result.args
     try:
-        async_to_sync(get_channel_layer().group_send)(
+        layer = get_channel_layer()
+        assert layer is not None  # settings always name a default layer
+        async_to_sync(layer.group_send)(
             checksum_group(name),
             {"type": "upload.checksum", "upload": name, "sha256": task_result.return_value},
         )

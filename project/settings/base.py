@@ -6,6 +6,7 @@ docs/configuration.md. https://docs.djangoproject.com/en/6.1/ref/settings/
 """
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -156,7 +157,7 @@ def redis_cache(use: str, **options) -> dict:
 
 if REDIS_URL:
     CACHES = {"default": redis_cache("cache")}
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             # Redis pub/sub: a message to a group is one PUBLISH, which Redis
             # hands to each Daphne process once, and each process to its own
@@ -283,6 +284,9 @@ TASK_RESULTS_KEEP_DAYS = 7
 # after a downtime that missed its time. Every worker keeps the schedule; a
 # row per job in PostgreSQL says which period has been enqueued
 # (apps/core/tasks/schedules.py).
+# Typed on a line of its own: tests/kubernetes/podman/play.py finds the jobs
+# by the line below.
+TASK_SCHEDULES: dict[str, dict[str, Any]]
 TASK_SCHEDULES = {
     # Expired sessions' rows: nothing else deletes them.
     "sessions-clear": {"task": "apps.core.tasks.jobs.sessions_clear", "every": timedelta(days=1)},
@@ -309,7 +313,7 @@ WEBSOCKET_MESSAGE_BURST = 10
 # ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
@@ -414,7 +418,7 @@ if METRICS_PORT:
 # follow it from nginx to Django. docs/operating.md ("Following one request")
 # says how.
 LOG_FORMAT = env.str("LOG_FORMAT", default="json")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"project": {"()": "project.logs.formatter", "log_format": LOG_FORMAT}},

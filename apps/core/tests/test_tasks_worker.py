@@ -132,6 +132,7 @@ def test_a_task_over_its_time_limit_is_interrupted_and_fails():
 
 def claimed_long_ago(worker: Worker, *, seconds: float) -> DBTaskResult:
     row = worker.claim()
+    assert row is not None, "no task was ready"
     DBTaskResult.objects.filter(id=row.id).update(
         started_at=timezone.now() - timedelta(seconds=seconds)
     )

@@ -116,6 +116,7 @@ def upload(stack, browser, name: str, content: bytes):
 def upload_links(html: str) -> dict[str, str]:
     """The page's list of uploads: URL by file name."""
     listed = re.search(r'<ul id="upload-list">(.*?)</ul>', html, re.S)
+    assert listed is not None, "no list of uploads on the page"
     return {name: url for url, name in re.findall(r'<a href="([^"]+)">([^<]+)</a>', listed[1])}
 
 

@@ -38,6 +38,7 @@ def run_next():
 async def listening(group: str) -> str:
     """A channel of the channel layer, in `group`."""
     layer = get_channel_layer()
+    assert layer is not None
     channel = await layer.new_channel()
     await layer.group_add(group, channel)
     return channel
@@ -45,7 +46,9 @@ async def listening(group: str) -> str:
 
 async def received(channel: str, *, timeout: float = 5) -> dict:
     """The channel's next message; TimeoutError if none comes in time."""
-    return await asyncio.wait_for(get_channel_layer().receive(channel), timeout=timeout)
+    layer = get_channel_layer()
+    assert layer is not None
+    return await asyncio.wait_for(layer.receive(channel), timeout=timeout)
 
 
 async def channel_is_empty(channel: str) -> bool:

@@ -18,7 +18,9 @@ class Command(DjangoStartApp):
         "directory or --template, it is Django's own startapp."
     )
 
-    def handle(self, **options):
+    # **options alone, as Django's own startapp: not TemplateCommand.handle's
+    # signature, which django-stubs' startapp silences the same way.
+    def handle(self, **options):  # type: ignore[override]
         if options["directory"] or options["template"]:
             return super().handle(**options)
         name = options["name"]

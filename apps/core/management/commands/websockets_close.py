@@ -12,5 +12,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        async_to_sync(get_channel_layer().group_send)(server_group(), {"type": "server.draining"})
+        layer = get_channel_layer()
+        assert layer is not None  # settings always name a default layer
+        async_to_sync(layer.group_send)(server_group(), {"type": "server.draining"})
         self.stdout.write(f"Asked the WebSockets in {server_group()} to reconnect.")
