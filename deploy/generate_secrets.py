@@ -1,27 +1,34 @@
-"""Make the stack's secrets on first start, and keep them in two volumes.
+"""Make the stack's secrets, once, and keep them: the one generator of them.
 
-Run once by the `secrets` service in docker-compose.yml, before anything else.
-Nothing here is ever in the repository or an image: the files are made inside the
-volumes, and stay there across restarts (`docker compose down -v` removes them).
+Compose's `secrets` service runs it on every start, before anything else, in
+its two volumes; the Kubernetes local overlay's make-secrets.sh runs it into
+the files its Secrets are made of; for the production overlay, it makes the
+files to write into its secrets/ (deploy/kubernetes/README.md). The files, and
+so the variables that name them, are the same everywhere. A file already
+there is kept, so a second run changes nothing. Nothing here is ever in the
+repository or an image.
 
-    generate_secrets.py SECRETS_DIR SUPERUSER_DIR
+    generate_secrets.py SECRETS_DIR [SUPERUSER_DIR]
 
-In SECRETS_DIR (the `secrets` volume, which web, asgi and migrate read):
+In SECRETS_DIR (the `secrets` volume, the `django-secrets` Secret), what the
+app reads, each through a variable that names the file:
 
-    django_secret_key   DJANGO_SECRET_KEY for web, asgi and migrate (via _FILE)
-    postgres_password   the password of PostgreSQL's `app` role, which the db
-                        service gives it when it makes it (deploy/postgres/)
-    pgpass              the same password for the app, via libpq's PGPASSFILE
-    redis_password      Redis's requirepass, and REDIS_PASSWORD_FILE for the app
+    django_secret_key   DJANGO_SECRET_KEY_FILE
+    postgres_password   DATABASE_PASSWORD_FILE: the password of PostgreSQL's
+                        `app` role, which the database server gives it when
+                        it makes it (deploy/postgres/create-app-role.sh)
+    redis_password      REDIS_PASSWORD_FILE, and the Redis server's requirepass
 
-In SUPERUSER_DIR (the `postgres-superuser` volume, which the app's containers
-never mount: a compromised web process must not find it):
+In SUPERUSER_DIR, when given (the `postgres-superuser` volume or Secret, which
+the app's containers never mount: a compromised web process must not find it):
 
-    password            the db service's POSTGRES_PASSWORD_FILE: the password
-                        of PostgreSQL's superuser, `postgres`
-    pgpass              the same, for the tests, which make their own databases
+    password            the database server's POSTGRES_PASSWORD_FILE: the
+                        password of PostgreSQL's superuser, `postgres`; and
+                        the tests' DATABASE_PASSWORD_FILE, as they make their
+                        own databases
 
-DJANGO_SECRET_KEY, when set for this service, replaces the stored key.
+The URLs are configuration, without the passwords (DATABASE_URL, REDIS_URL).
+DJANGO_SECRET_KEY, when set for this program, replaces the stored key.
 """
 
 import os
@@ -30,7 +37,7 @@ import sys
 from pathlib import Path
 
 SECRETS_DIR = Path(sys.argv[1] if len(sys.argv) > 1 else "/secrets")
-SUPERUSER_DIR = Path(sys.argv[2] if len(sys.argv) > 2 else "/postgres-superuser")
+SUPERUSER_DIR = Path(sys.argv[2]) if len(sys.argv) > 2 else None
 
 
 def secret_write(name: str, value: str, *, mode: int, folder: Path = SECRETS_DIR) -> None:
@@ -61,24 +68,19 @@ def main() -> None:
         secret_write("django_secret_key", secrets.token_urlsafe(50), mode=0o600)
         print("secrets: made a new Django secret key")
 
+    # URL-safe, as every password here: nothing to quote in a redis.conf
+    # line, a shell word or a URL.
     if not (SECRETS_DIR / "postgres_password").exists():
-        password = secrets.token_urlsafe(32)  # URL-safe: no ':' or '\' to escape in pgpass
-        # libpq ignores a pgpass file that others can read. Written first: the
-        # password file below is what marks the pair as made.
-        secret_write("pgpass", f"*:*:*:*:{password}\n", mode=0o600)
         # Readable by the db container's own user, which is not this one.
-        secret_write("postgres_password", password, mode=0o644)
+        secret_write("postgres_password", secrets.token_urlsafe(32), mode=0o644)
         print("secrets: made a new PostgreSQL password for the app")
 
-    if not (SUPERUSER_DIR / "password").exists():
-        password = secrets.token_urlsafe(32)
-        # As above: pgpass first, the password file marks the pair as made.
-        secret_write("pgpass", f"*:*:*:postgres:{password}\n", mode=0o600, folder=SUPERUSER_DIR)
-        secret_write("password", password, mode=0o644, folder=SUPERUSER_DIR)
+    if SUPERUSER_DIR and not (SUPERUSER_DIR / "password").exists():
+        # As above: the db container's user reads it.
+        secret_write("password", secrets.token_urlsafe(32), mode=0o644, folder=SUPERUSER_DIR)
         print("secrets: made a new PostgreSQL superuser password")
 
     if not (SECRETS_DIR / "redis_password").exists():
-        # URL-safe: it goes into redis:// URLs and a redis.conf line unquoted.
         # Readable by the redis container's own user, which is not this one.
         secret_write("redis_password", secrets.token_urlsafe(32), mode=0o644)
         print("secrets: made a new Redis password")

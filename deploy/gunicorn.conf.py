@@ -4,37 +4,44 @@ Started by deploy/start-web.sh. Only nginx reaches Gunicorn: it buffers slow
 clients, so every value here can assume a fast, trusted peer.
 """
 
-import math
 import os
+import subprocess
 import threading
 from pathlib import Path
 
+from django.conf import settings
 from gunicorn import glogging
 
 from apps.core.request_id import PROBE_PATHS, request_id_valid
 from project.env import env
 from project.logs import formatter
 
-
-def cpu_limit() -> float:
-    """CPUs this container may use: its cgroup quota when one is set (docker
-    --cpus, Kubernetes limits), otherwise the CPUs it may be scheduled on.
-    os.cpu_count() alone would see every core of the host."""
-    cpu_max = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max <period>"
-    if cpu_max.exists():
-        quota, period = cpu_max.read_text().split()
-        if quota != "max":
-            return int(quota) / int(period)
-    return len(os.sched_getaffinity(0))
+# The settings Django will run with (as project/wsgi.py, which Gunicorn loads
+# after this file): the log format and the metrics port below are theirs.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings.production")
 
 
-# Listen where nginx's proxy_pass points (nginx/default.conf.template).
+def container_cpus() -> int:
+    """CPUs this container may use: its CPU limit (cgroup v2 or v1) rounded
+    up, or the CPUs it may run on. deploy/container-cpus.sh, the routine
+    nginx's worker count uses too (nginx/20-processes.envsh); os.cpu_count()
+    alone would see every core of the host."""
+    script = Path(__file__).with_name("container-cpus.sh")
+    counted = subprocess.run(  # noqa: S603 (our own script, no input)
+        ["/bin/sh", script], capture_output=True, text=True, check=True
+    )
+    return int(counted.stdout)
+
+
+# Where nginx sends requests: each replica's address, this port
+# (nginx/40-follow-web.sh). tests/test_ports.py holds every file that names
+# it to this one.
 bind = "0.0.0.0:8000"
 
 # WEB_CONCURRENCY is the usual variable for the worker count; unset or 0 means
 # two per CPU plus one, which keeps the CPUs busy while some workers wait on
 # PostgreSQL or Redis.
-workers = env.int("WEB_CONCURRENCY", default=0) or 2 * math.ceil(cpu_limit()) + 1
+workers = env.int("WEB_CONCURRENCY", default=0) or 2 * container_cpus() + 1
 
 # Import Django once, in the master, and fork the workers from it: they share
 # the imported code's memory until they write to it. With five workers, the
@@ -54,7 +61,8 @@ timeout = 30
 
 # On SIGTERM, requests in flight get this long to finish. With the 5 s drain
 # before it (deploy/run-draining.sh), shorter than the stop_grace_period in
-# docker-compose.yml (30 s), so Docker never has to SIGKILL a worker mid-request.
+# docker-compose.yml (30 s), so Docker never has to SIGKILL a worker
+# mid-request (tests/test_shutdown_timing.py).
 graceful_timeout = 20
 
 # nginx keeps idle connections to Gunicorn open for 60 s (upstream web in
@@ -75,10 +83,11 @@ max_requests_jitter = 2000
 worker_tmp_dir = "/dev/shm"  # noqa: S108 (a tmpfs every container has)
 
 # Logs to stdout (requests) and stderr (Gunicorn's own), where Docker
-# collects them, in LOG_FORMAT's format (project/logs.py), as Django's.
+# collects them, in the format Django's settings read from LOG_FORMAT
+# (project/logs.py), so that Gunicorn's lines and Django's never differ.
 accesslog = "-"
 errorlog = "-"
-LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOG_FORMAT = settings.LOG_FORMAT
 formatter(LOG_FORMAT)  # a LOG_FORMAT it does not know stops Gunicorn here, saying so
 
 
@@ -145,7 +154,7 @@ control_socket_disable = True
 # A metrics server in each worker, or Django's /metrics view, would answer
 # with whichever worker a scrape reached: counts that jump about and lose
 # what dead workers counted (django-prometheus issues #423 and #111).
-METRICS_PORT = int(env.str("METRICS_PORT", default="") or 0)
+METRICS_PORT = settings.METRICS_PORT
 
 if METRICS_PORT:
     from prometheus_client import Gauge

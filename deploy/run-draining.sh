@@ -4,13 +4,14 @@
 #   deploy/run-draining.sh gunicorn --config deploy/gunicorn.conf.py project.wsgi:application
 #
 # On SIGTERM (docker stop, a Kubernetes pod ending) the server is not told at
-# once. First /tmp/draining appears: /readyz answers 503 from then on, so load
+# once. First the drain marker appears: /readyz answers 503 from then on, so load
 # balancers stop sending new work, and new WebSockets are refused. Then
 # $DRAIN_HOOK runs (asgi uses it to tell open WebSockets to reconnect
 # elsewhere), and for DRAIN_SECONDS the server goes on serving. Only then does
 # it get the SIGTERM, and shuts down gracefully: Gunicorn finishes the
 # requests in flight (graceful_timeout). Compose's stop_grace_period covers
-# the sum.
+# the sum (tests/test_shutdown_timing.py; Kubernetes' grace period,
+# tests/kubernetes/test_invariants.py).
 #
 # Gunicorn's other signals pass straight through to the server as they
 # arrive: HUP (reload), TTIN and TTOU (one worker more or fewer), USR1 (reopen
@@ -22,7 +23,10 @@
 # (dash in the image): plain traps only.
 set -o errexit -o nounset
 
-DRAIN_MARKER=/tmp/draining
+# The marker's path is apps/core/draining.py's DRAIN_MARKER, where /readyz
+# and the WebSocket consumers look for it: asked of Python (in the image, run
+# from /app), never written twice. A failure here stops the start, loudly.
+DRAIN_MARKER=$(python -c 'from apps.core.draining import DRAIN_MARKER; print(DRAIN_MARKER)')
 rm -f "$DRAIN_MARKER"
 
 "$@" &

@@ -9,6 +9,9 @@ set -o errexit -o nounset
 export DRAIN_HOOK="python manage.py websockets_close"
 export DRAIN_SECONDS=2
 
+# --port: where nginx sends WebSockets (nginx/snippets/site.conf). Daphne's
+#   port is defined here; tests/test_ports.py holds every file that names it
+#   to this one.
 # --proxy-headers: take the client address from X-Forwarded-For. Only nginx
 #   reaches this port, and nginx overwrites that header with the address it saw.
 # --ping-interval/--ping-timeout: ping idle sockets every 20 s and drop dead

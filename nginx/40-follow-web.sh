@@ -38,7 +38,8 @@
 set -o nounset
 
 # Seconds between rounds. A draining replica answers 503 for DRAIN_SECONDS
-# (5) before it stops: one interval, and one round, must fit in that.
+# (5) before it stops: one interval, and one round, must fit in that
+# (tests/test_shutdown_timing.py).
 INTERVAL=2
 # The file upstream web includes (default.conf.template).
 SERVERS=${NGINX_ENVSUBST_OUTPUT_DIR:-/tmp/conf.d}/web-servers.inc

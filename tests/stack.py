@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import docker
+import psycopg
 import pytest
 import requests
 import websockets
@@ -268,6 +269,17 @@ def project_copy() -> Path:
     for path in [copy, *copy.rglob("*")]:
         os.lchown(path, owner.st_uid, owner.st_gid)
     return copy
+
+
+# --- The stack's own database ----------------------------------------------------
+
+
+def stack_database(**options) -> psycopg.Connection:
+    """A connection to the stack's own database (the unit tests use a copy), as
+    the tests container's DATABASE_URL and DATABASE_PASSWORD_FILE name it: the
+    superuser, with the variables the app's containers have (docker-compose.yml)."""
+    password = Path(os.environ["DATABASE_PASSWORD_FILE"]).read_text().strip()
+    return psycopg.connect(os.environ["DATABASE_URL"], password=password, **options)
 
 
 # --- What a browser reads off the pages ------------------------------------------

@@ -1,10 +1,12 @@
 """deploy/generate_secrets.py, run as the secrets service runs it, in folders of
-the test's: each secret file has its final mode from its creation on."""
+the test's: each secret file has its final mode from its creation on; and run
+by the Kubernetes local overlay's make-secrets.sh, the same files."""
 
 import stat
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from project.env import BASE_DIR
 
@@ -50,12 +52,10 @@ def test_secret_files_are_made_with_their_final_modes(tmp_path):
     assert result.returncode == 0, result.stderr
     assert {path.name: mode_of(path) for path in tmp_path.iterdir() if path.is_file()} == {
         "django_secret_key": 0o600,
-        "pgpass": 0o600,  # libpq ignores a pgpass file others can read
         "postgres_password": 0o644,  # read by the db container's own user
         "redis_password": 0o644,  # read by the redis container's own user
     }
     assert {path.name: mode_of(path) for path in (tmp_path / "superuser").iterdir()} == {
-        "pgpass": 0o600,
         "password": 0o644,  # read by the db container's own user
     }
 
@@ -75,3 +75,44 @@ def test_a_given_key_replaces_the_stored_one_with_the_same_mode(tmp_path):
     assert (tmp_path / "django_secret_key").read_text() == "given"
     assert mode_of(tmp_path / "django_secret_key") == 0o600
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_second_run_keeps_every_secret(tmp_path):
+    """The secrets service runs at every `docker compose up`, make-secrets.sh
+    before every apply: the passwords must outlive them, as the servers keep
+    the ones they were first given."""
+    assert secrets_generate(tmp_path).returncode == 0
+    first = {path: path.read_text() for path in tmp_path.rglob("*") if path.is_file()}
+    result = secrets_generate(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert {path: path.read_text() for path in tmp_path.rglob("*") if path.is_file()} == first
+
+
+def files_in(folder: Path) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+
+
+def test_the_kubernetes_local_overlay_makes_the_same_files_with_this_generator(tmp_path):
+    """make-secrets.sh runs this generator: the local overlay's Secrets hold the
+    files Compose's volumes do, by the same names (its kustomization.yaml and
+    tests/kubernetes/ take it from there)."""
+    compose = tmp_path / "compose"
+    compose.mkdir()
+    assert secrets_generate(compose).returncode == 0
+    overlay = tmp_path / "overlay"
+    result = subprocess.run(
+        [BASE_DIR / "deploy/kubernetes/overlays/local/make-secrets.sh", str(overlay)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    made = overlay / "secrets"
+    # The superuser's folder is postgres-superuser/ there, superuser/ here.
+    assert files_in(made) == {
+        name.replace("superuser/", "postgres-superuser/", 1) for name in files_in(compose)
+    }
+    # Readable by the one who made them alone.
+    assert mode_of(made) == mode_of(made / "postgres-superuser") == 0o700

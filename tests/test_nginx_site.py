@@ -2,12 +2,14 @@
 nginx image's entrypoint sources it (no container needed)."""
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from project.env import BASE_DIR
 
@@ -36,8 +38,44 @@ def site_values(tmp_path, **env) -> subprocess.CompletedProcess:
 def test_nginx_body_limit_is_django_s_upload_limit(tmp_path):
     # The same variable, the same unit: Django's limit is UPLOAD_MAX_MB MiB,
     # and to nginx "7m" is 7 MiB.
-    assert site_values(tmp_path).stdout == "1m\n"
     assert site_values(tmp_path, UPLOAD_MAX_MB="7").stdout == "7m\n"
+
+
+def test_nginx_s_defaults_are_django_s(tmp_path):
+    """Unset, UPLOAD_MAX_MB and LOG_FORMAT are what Django's settings make of
+    them: Compose and Kubernetes give neither a default, so that each is
+    written in project/settings/base.py and in 10-site.envsh, and held here."""
+    from project.tests.test_settings import run_django
+
+    django = run_django(
+        "from django.conf import settings; "
+        "print(settings.UPLOAD_MAX_BYTES // 1024 // 1024, settings.LOG_FORMAT)",
+        UPLOAD_MAX_MB=None,
+        LOG_FORMAT=None,
+    )
+    assert django.returncode == 0, django.stderr
+    upload_max_mb, log_format = django.stdout.split()
+    assert site_values(tmp_path).stdout == f"{upload_max_mb}m\n"
+    assert site_value(tmp_path, "NGINX_LOG_FORMAT").stdout == f"{log_format}\n"
+
+
+def test_make_dev_s_nginx_logs_as_the_dev_settings(tmp_path):
+    """`make dev` logs text, Django's (settings/dev.py) and nginx's alike: the
+    development stack gives nginx dev.py's default, which nginx has no way to
+    read."""
+    from project.tests.test_settings import run_django
+
+    django = run_django(
+        "from django.conf import settings; print(settings.LOG_FORMAT)",
+        DJANGO_SETTINGS_MODULE="project.settings.dev",
+        LOG_FORMAT=None,
+    )
+    assert django.returncode == 0, django.stderr
+    dev = yaml.safe_load((BASE_DIR / "docker-compose.dev.yml").read_text())
+    nginx_default = re.fullmatch(
+        r"\$\{LOG_FORMAT:-(\w+)\}", dev["services"]["nginx"]["environment"]["LOG_FORMAT"]
+    )
+    assert nginx_default and nginx_default[1] == django.stdout.strip()
 
 
 @pytest.mark.parametrize("value", ["0", "1.5", "10M", "-1"])
@@ -114,6 +152,33 @@ def test_nginx_refuses_to_start_with_a_bad_hsts_value(tmp_path, env):
     result = site_values(tmp_path, **env)
     assert result.returncode != 0
     assert next(iter(env)) in result.stderr
+
+
+# --- The micro-cache: Django's per-visitor cookies, by name ----------------------
+
+# Django's names for the cookies that say who is asking, in the production
+# settings, with HTTPS on and off.
+DJANGO_COOKIES = (
+    "from django.conf import settings; "
+    "print(settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME)"
+)
+
+
+@pytest.mark.parametrize("https", ["on", "off"])
+def test_nginx_knows_django_s_per_visitor_cookies(https):
+    """nginx answers a request that carries one from Django alone, never from
+    the micro-cache (default.conf.template's $visitor_is_known). Its config
+    cannot read Django's settings: a cookie renamed in one must be renamed
+    in the other, and this fails until it is."""
+    from project.tests.test_settings import run_django
+
+    template = (BASE_DIR / "nginx" / "default.conf.template").read_text()
+    key = re.search(r'^map "([^"]*)" \$visitor_is_known', template, re.MULTILINE)
+    assert key, "no map to $visitor_is_known in default.conf.template"
+    nginx = set(re.findall(r"\$cookie_(\w+)", key[1]))
+    django = run_django(DJANGO_COOKIES, DJANGO_HTTPS=https)
+    assert django.returncode == 0, django.stderr
+    assert nginx == set(django.stdout.split())
 
 
 # --- Proxies in front of nginx: NGINX_TRUSTED_PROXIES ------------------------------

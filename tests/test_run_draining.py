@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -56,9 +57,15 @@ def server_running(tmp_path):
     server.write_text(STAND_IN_SERVER)
     record = tmp_path / "signals"
     record.touch()
+    # From the project's folder, with this Python first on PATH: as in the
+    # image, where the script asks apps/core/draining.py for the marker's path.
     process = subprocess.Popen(
         ["/bin/sh", str(RUN_DRAINING), sys.executable, str(server), str(record)],
-        env={"DRAIN_SECONDS": str(DRAIN_SECONDS), "PATH": "/usr/bin:/bin"},
+        cwd=BASE_DIR,
+        env={
+            "DRAIN_SECONDS": str(DRAIN_SECONDS),
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        },
     )
     try:
         assert lines_wait(record, 1) == ["ready"]

@@ -5,6 +5,7 @@ open ones are asked to reconnect elsewhere."""
 import socket
 from pathlib import Path
 
+# The one spelling of the path: deploy/run-draining.sh asks this module for it.
 DRAIN_MARKER = Path("/tmp/draining")  # noqa: S108 (a tmpfs of this container's own)
 
 # "Service restart: reconnect, perhaps to another server": RFC 6455's 1012, as

@@ -11,8 +11,9 @@
 # on the server: not other databases, not files (COPY ... PROGRAM), not roles.
 #
 # APP_DB_PASSWORD_FILE holds the app's password (the db service's
-# environment says where). The role and database are named `app`, as in
-# DATABASE_URL. The Kubernetes local overlay has a copy of this file
+# environment says where): the file the app reads as DATABASE_PASSWORD_FILE.
+# The role and database are named `app`, as in DATABASE_URL. The Kubernetes
+# local overlay has a copy of this file
 # (deploy/kubernetes/overlays/local/db-init/), which a test keeps the same.
 set -o errexit -o nounset
 

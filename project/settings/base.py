@@ -1,13 +1,13 @@
 """Settings every environment shares.
 
 Read top to bottom; dev.py, production.py and test.py change only what they
-name. Every environment variable read here is listed in .env.example and in
-docs/configuration.md. https://docs.djangoproject.com/en/6.1/ref/settings/
+name. Every environment variable read here is a row of docs/configuration.md's
+table. https://docs.djangoproject.com/en/6.1/ref/settings/
 """
 
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry
@@ -55,21 +55,46 @@ INSTALLED_APPS = [
     "apps.demo",  # [demo]
 ]
 
-MIDDLEWARE = [
-    # First: every log line about a request carries its id (Logging, below).
-    "apps.core.middleware.RequestIdMiddleware",
-    # Then: answers /healthz and /readyz for probes that know no allowed host.
-    "apps.core.middleware.HealthCheckMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, as django-axes asks: turns a login refused for a lockout into 429.
-    "axes.middleware.AxesMiddleware",
-]
+# Read here, for the middleware below; Metrics (further down) says what else
+# it turns on.
+METRICS_PORT = int(env.str("METRICS_PORT", default="") or 0)
+
+
+def middleware(*, behind_nginx: bool, metrics: bool) -> list[str]:
+    """MIDDLEWARE, outermost first: the one list, every environment's, each
+    entry that only some have decided here. This module's own (runserver,
+    tests) has no nginx in front; production.py, the image's settings, asks
+    for the list behind it."""
+    return [
+        # Behind this project's nginx alone, which sends the one address it
+        # saw in X-Forwarded-For: that address in place of nginx's own. First,
+        # so that every line below logs it. Without nginx in front, a client
+        # would choose its own address.
+        *(["apps.core.middleware.ClientAddressMiddleware"] if behind_nginx else []),
+        # Every log line about a request carries its id (Logging, below).
+        "apps.core.middleware.RequestIdMiddleware",
+        # Answers /healthz and /readyz for probes that know no allowed host.
+        "apps.core.middleware.HealthCheckMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        # With metrics on (METRICS_PORT): requests, errors and latency per
+        # view, by route name (never the raw path, which would make a series
+        # per URL): django-prometheus's series, counted by a middleware of
+        # our own that updates those three alone (apps/core/metrics.py says
+        # what it saves). Last but for axes, so that the status it counts is
+        # the one sent (axes' 429 too).
+        *(["apps.core.metrics.ViewMetricsMiddleware"] if metrics else []),
+        # Last, as django-axes asks: turns a login refused for a lockout into 429.
+        "axes.middleware.AxesMiddleware",
+    ]
+
+
+MIDDLEWARE = middleware(behind_nginx=False, metrics=bool(METRICS_PORT))
 
 TEMPLATES = [
     {
@@ -98,6 +123,32 @@ AUTH_PASSWORD_VALIDATORS = [
 # https://docs.djangoproject.com/en/6.1/ref/settings/#databases
 # ---------------------------------------------------------------------------
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+
+
+def password_once(url_name: str, in_url: str, name: str, given: str) -> str:
+    """A server's password, given as `name` (the stack sets <name>_FILE, a
+    file holding it), while the URL in `url_name` is configuration, with no
+    password: `docker inspect`, `kubectl describe` and logs show URLs. One in
+    the URL still works (a virtualenv's .env); in both is refused, as either
+    choice could quietly use a password the other place no longer holds."""
+    given = given.strip()  # a file written by echo ends in a newline
+    if given and in_url:
+        raise ImproperlyConfigured(
+            f"{url_name} holds a password and {name} (or {name}_FILE) gives one too: "
+            f"keep it in {name}_FILE alone, and take it out of {url_name}."
+        )
+    return given or in_url
+
+
+# The password of the database's user (the stack's `app` role), which
+# Django hands to the driver: PGPASSFILE would do, but libpq ignores a pgpass
+# file that its group may read, as Kubernetes' Secret volumes are (fsGroup).
+DATABASES["default"]["PASSWORD"] = password_once(
+    "DATABASE_URL",
+    DATABASES["default"].get("PASSWORD") or "",
+    "DATABASE_PASSWORD",
+    env.str("DATABASE_PASSWORD", default=""),
+)
 # Keep connections open between requests, and check them before reuse so a
 # PostgreSQL restart costs one failed check rather than a failed request.
 DATABASES["default"]["CONN_MAX_AGE"] = 60
@@ -121,18 +172,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # keeps both in memory; production.py refuses that.
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_DATABASES = {"cache": 0, "channels": 2}
-# The stack's Redis requires a password, kept in the secrets volume and read
-# through REDIS_PASSWORD_FILE, so that it is in no URL that logs or
-# `docker inspect` show. It goes into the URLs built below.
-REDIS_PASSWORD = env.str("REDIS_PASSWORD", default="").strip()
+# The stack's Redis requires a password (production.py requires one too),
+# read through REDIS_PASSWORD_FILE as the database's is. It goes into the
+# URLs built below, which only this process sees.
+REDIS_PASSWORD = password_once(
+    "REDIS_URL",
+    unquote(urlsplit(REDIS_URL).password or ""),
+    "REDIS_PASSWORD",
+    env.str("REDIS_PASSWORD", default=""),
+)
 
 
 def redis_url(use: str) -> str:
     """REDIS_URL pointed at the logical database kept for `use`, with the password."""
     parts = urlsplit(REDIS_URL)
-    if REDIS_PASSWORD:
-        host = parts.netloc.rpartition("@")[2]
-        user = quote(parts.username or "", safe="")
+    if REDIS_PASSWORD and parts.password is None:
+        user, _, host = parts.netloc.rpartition("@")  # the user as written, quoted
         parts = parts._replace(netloc=f"{user}:{quote(REDIS_PASSWORD, safe='')}@{host}")
     return urlunsplit(parts._replace(path=f"/{REDIS_DATABASES[use]}"))
 
@@ -384,19 +439,9 @@ X_FRAME_OPTIONS = "DENY"
 # stack), a port nginx never proxies and Compose never publishes: Gunicorn's
 # master for all its workers (deploy/gunicorn.conf.py), Daphne for itself
 # (project/asgi.py), the worker for itself (manage.py worker).
-# Empty or 0: no metrics at all, none of what follows, and nothing to pay for
-# it on any request.
-METRICS_PORT = int(env.str("METRICS_PORT", default="") or 0)
+# Empty or 0: no metrics at all, none of what follows nor the view metrics'
+# middleware (MIDDLEWARE, above), and nothing to pay for it on any request.
 if METRICS_PORT:
-    # Requests, errors and latency per view, by route name (never the raw
-    # path, which would make a series per URL): django-prometheus's series,
-    # counted by a middleware of our own that updates those three alone
-    # (apps/core/metrics.py says what it saves). Last but for axes, so that
-    # the status it counts is the one sent (axes' 429 too).
-    MIDDLEWARE.insert(
-        MIDDLEWARE.index("axes.middleware.AxesMiddleware"),
-        "apps.core.metrics.ViewMetricsMiddleware",
-    )
     # Query counts, errors and durations: the PostgreSQL engine, wrapped
     # (django-prometheus's series, more cheaply: apps/core/postgresql/base.py);
     # its options (connect_timeout, CONN_HEALTH_CHECKS) stay as they are.

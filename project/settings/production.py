@@ -7,7 +7,7 @@ missing one stops start-up with ImproperlyConfigured naming the variable.
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import MIDDLEWARE, REDIS_URL, env
+from .base import DATABASES, METRICS_PORT, REDIS_PASSWORD, REDIS_URL, env, middleware
 
 DEBUG = False
 
@@ -20,13 +20,27 @@ if not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS:
         "comma-separated (for example example.com,www.example.com); '*' is refused."
     )
 
-# Behind nginx: the client's address is in X-Forwarded-For (see the middleware).
-MIDDLEWARE = ["apps.core.middleware.ClientAddressMiddleware", *MIDDLEWARE]
+# Behind nginx, which alone reaches Gunicorn and Daphne: the client's address
+# is in X-Forwarded-For (base.py's middleware() says where that goes).
+MIDDLEWARE = middleware(behind_nginx=True, metrics=bool(METRICS_PORT))
 
 if not REDIS_URL:
     # base.py would fall back to per-process memory: the cache would not be
     # shared and WebSocket messages would not cross Daphne processes.
     raise ImproperlyConfigured("Set the REDIS_URL environment variable (redis://host:6379).")
+
+# Every Redis and PostgreSQL server has a password: a missing one is a
+# mistake in the deployment, not a server that takes anyone. SQLite (no
+# DATABASE_URL) has none to give.
+if not REDIS_PASSWORD:
+    raise ImproperlyConfigured(
+        "Set REDIS_PASSWORD_FILE to a file holding the Redis server's password (its requirepass)."
+    )
+database = DATABASES["default"]
+if database["ENGINE"] != "django.db.backends.sqlite3" and not database["PASSWORD"]:
+    raise ImproperlyConfigured(
+        "Set DATABASE_PASSWORD_FILE to a file holding the password of DATABASE_URL's user."
+    )
 
 # ---------------------------------------------------------------------------
 # HTTPS: one switch, DJANGO_HTTPS, for when browsers reach the site over TLS

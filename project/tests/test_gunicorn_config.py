@@ -41,8 +41,14 @@ def test_web_concurrency_sets_the_worker_count():
 
 @pytest.mark.parametrize("value", [None, "0"], ids=["unset", "zero"])
 def test_worker_count_defaults_to_the_cpus(value):
+    # Two per CPU plus one, the CPUs as deploy/container-cpus.sh counts them
+    # for nginx too (tests/test_container_cpus.py feeds it cgroup files).
+    cpus = subprocess.run(
+        ["/bin/sh", BASE_DIR / "deploy" / "container-cpus.sh"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
     env = {} if value is None else {"WEB_CONCURRENCY": value}
-    assert int(gunicorn_setting("workers", **env)) >= 3  # at least one CPU: 2 * 1 + 1
+    assert int(gunicorn_setting("workers", **env)) == 2 * int(cpus) + 1
 
 
 def test_config_is_valid_with_metrics_on(tmp_path):

@@ -1,5 +1,5 @@
-"""The production settings fail closed, and every variable is documented where
-docs/configuration.md and .env.example say it is."""
+"""The production settings fail closed, and every variable is documented in
+docs/configuration.md's table, the one list of them."""
 
 import json
 import os
@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from project.env import BASE_DIR
 
@@ -16,6 +17,7 @@ PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "a-long-random-value-only-for-this-test-" + "x" * 20,
     "DJANGO_ALLOWED_HOSTS": "example.com",
     "REDIS_URL": "redis://redis:6379",
+    "REDIS_PASSWORD": "a-redis-password-only-for-this-test",
 }
 
 
@@ -155,7 +157,10 @@ METRICS_REPORT = (
     "'middleware': [m for m in settings.MIDDLEWARE if 'Metrics' in m or 'prometheus' in m], "
     "'database': settings.DATABASES['default'], 'cache': settings.CACHES['default']}))"
 )
-STACK_SERVICES = {"DATABASE_URL": "postgres://app@db:5432/app"}
+STACK_SERVICES = {
+    "DATABASE_URL": "postgres://app@db:5432/app",
+    "DATABASE_PASSWORD": "a-database-password-only-for-this-test",
+}
 
 
 @pytest.mark.parametrize("port", ["", "0", None])
@@ -187,13 +192,142 @@ def test_metrics_on_wraps_the_backends_and_keeps_their_options():
     assert on["cache"]["OPTIONS"]["SERIALIZER"] == "django_redis.serializers.json.JSONSerializer"
 
 
+# --- The middleware: one list, written once (base.py's middleware()) -----------
+
+MIDDLEWARE_REPORT = "from django.conf import settings; print(' '.join(settings.MIDDLEWARE))"
+
+
+@pytest.mark.parametrize("port", ["", "9100"], ids=["metrics-off", "metrics-on"])
+def test_production_runs_the_one_list_behind_nginx(port):
+    from project.settings.base import middleware
+
+    result = run_django(MIDDLEWARE_REPORT, METRICS_PORT=port)
+    listed = result.stdout.split()
+    assert listed == middleware(behind_nginx=True, metrics=bool(port)), result.stderr
+    # The client's address first, so that every line about a request logs it.
+    assert listed[:2] == [
+        "apps.core.middleware.ClientAddressMiddleware",
+        "apps.core.middleware.RequestIdMiddleware",
+    ]
+    assert listed[-1] == "axes.middleware.AxesMiddleware"
+
+
+def test_without_nginx_in_front_a_client_may_not_choose_its_address(settings):
+    # The settings the tests and runserver run with.
+    assert "apps.core.middleware.ClientAddressMiddleware" not in settings.MIDDLEWARE
+
+
+# --- Secrets: the passwords are files, the URLs hold none ----------------------
+
+# The URLs the stack gives (docker-compose.yml, the Kubernetes ConfigMap), and
+# the variable that gives each one's password.
+SERVERS = [
+    ("DATABASE_URL", "postgres://app@db:5432/app", "DATABASE_PASSWORD"),
+    ("REDIS_URL", "redis://redis:6379", "REDIS_PASSWORD"),
+]
+PASSWORDS_REPORT = """
+import json
+from django.conf import settings
+print(json.dumps({
+    "database": settings.DATABASES["default"]["PASSWORD"],
+    "cache": settings.CACHES["default"]["LOCATION"],
+    "channels": settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0]["address"],
+}))
+"""
+
+
+def test_the_passwords_come_from_their_files(tmp_path):
+    (tmp_path / "postgres_password").write_text("from-a-file\n")  # as echo writes one
+    (tmp_path / "redis_password").write_text("from/a file")
+    result = run_django(
+        PASSWORDS_REPORT,
+        DATABASE_URL="postgres://app@db:5432/app",
+        DATABASE_PASSWORD_FILE=str(tmp_path / "postgres_password"),
+        REDIS_URL="redis://redis:6379",
+        REDIS_PASSWORD=None,
+        REDIS_PASSWORD_FILE=str(tmp_path / "redis_password"),
+    )
+    assert json.loads(result.stdout or "null") == {
+        "database": "from-a-file",
+        "cache": "redis://:from%2Fa%20file@redis:6379/0",
+        "channels": "redis://:from%2Fa%20file@redis:6379/2",
+    }, result.stderr
+
+
+def test_a_password_in_the_url_alone_still_works():
+    # A virtualenv's .env, say: one place, so no doubt which one counts.
+    result = run_django(
+        PASSWORDS_REPORT,
+        DATABASE_URL="postgres://app:in-the-url@db:5432/app",
+        DATABASE_PASSWORD=None,
+        DATABASE_PASSWORD_FILE=None,  # the tests container's
+        REDIS_URL="redis://someone:in-the-url@redis:6379",
+        REDIS_PASSWORD=None,
+        REDIS_PASSWORD_FILE=None,
+    )
+    assert json.loads(result.stdout or "null") == {
+        "database": "in-the-url",
+        "cache": "redis://someone:in-the-url@redis:6379/0",
+        "channels": "redis://someone:in-the-url@redis:6379/2",
+    }, result.stderr
+
+
+@pytest.mark.parametrize(("url_name", "url", "name"), SERVERS)
+def test_a_password_in_the_url_and_in_a_file_is_refused(tmp_path, url_name, url, name):
+    password_file = tmp_path / "password"
+    password_file.write_text("in-the-file")
+    with_password = url.replace("://", "://someone:in-the-url@")
+    result = run_django("", **{url_name: with_password, f"{name}_FILE": str(password_file)})
+    assert result.returncode != 0
+    last = result.stderr.splitlines()[-1]
+    assert "ImproperlyConfigured" in last
+    assert url_name in last and f"{name}_FILE" in last
+    # And the message shows neither password.
+    assert "in-the-url" not in result.stderr and "in-the-file" not in result.stderr
+
+
+@pytest.mark.parametrize(("url_name", "url", "name"), SERVERS)
+def test_production_refuses_a_server_without_a_password(url_name, url, name):
+    result = run_django("", **{url_name: url, name: None, f"{name}_FILE": None})
+    assert result.returncode != 0
+    assert f"Set {name}_FILE" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("name", ["DJANGO_SECRET_KEY", "DATABASE_PASSWORD", "REDIS_PASSWORD"])
+def test_a_secret_file_that_is_missing_is_named_with_its_variable(tmp_path, name):
+    missing = tmp_path / "missing"
+    result = run_django("", **STACK_SERVICES, **{f"{name}_FILE": str(missing)})
+    assert result.returncode != 0
+    assert f"{name}_FILE is {missing}, which cannot be read" in result.stderr.splitlines()[-1]
+
+
 # --- Every variable documented, and only real ones ---------------------------
 
 # env.str("NAME"...), env.bool("NAME"...), env("NAME"...): how the code reads them.
 CODE_READ = re.compile(r"""\benv(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]*)["']""")
 COMPOSE_READ = re.compile(r"\$\{([A-Z][A-Z0-9_]*)")
+# $NAME or ${NAME...}: how nginx's scripts read them.
+SHELL_READ = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)")
 ENV_EXAMPLE_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 CONFIGURATION_ROW = re.compile(r"^\| `([A-Z][A-Z0-9_]*)` \|", re.MULTILINE)
+
+
+def documented_variables() -> set[str]:
+    """The rows of docs/configuration.md's table: every variable, once.
+    .env.example holds a few of them, as examples."""
+    return set(CONFIGURATION_ROW.findall(BASE_DIR.joinpath("docs", "configuration.md").read_text()))
+
+
+def variables_read_by_nginx() -> set[str]:
+    nginx = BASE_DIR / "nginx"
+    scripts = [*nginx.glob("*.envsh"), *nginx.glob("*.sh")]
+    return {name for path in scripts for name in SHELL_READ.findall(path.read_text())}
+
+
+def compose_files() -> dict[str, dict]:
+    return {
+        path.name: yaml.safe_load(path.read_text()) for path in BASE_DIR.glob("docker-compose*.yml")
+    }
 
 
 def variables_read_by_code() -> set[str]:
@@ -210,21 +344,26 @@ def test_code_reads_the_variables_we_expect():
     assert {
         "DJANGO_SECRET_KEY",
         "DATABASE_URL",
+        "DATABASE_PASSWORD",
         "REDIS_URL",
+        "REDIS_PASSWORD",
         "WEB_CONCURRENCY",
     } <= variables_read_by_code()
 
 
-def test_env_example_and_the_configuration_page_list_the_same_variables():
-    documented = set(ENV_EXAMPLE_LINE.findall(BASE_DIR.joinpath(".env.example").read_text()))
-    page = BASE_DIR.joinpath("docs", "configuration.md").read_text()
-    tabled = set(CONFIGURATION_ROW.findall(page))
-    assert documented == tabled
+def test_nginx_reads_the_variables_we_expect():
+    # Guards the pattern above, as test_code_reads_the_variables_we_expect does.
+    assert {"UPLOAD_MAX_MB", "LOG_FORMAT", "NGINX_TRUSTED_PROXIES"} <= variables_read_by_nginx()
+
+
+def test_env_example_names_only_variables_of_the_table():
+    # Examples for a first .env, each a row of the table, which is the list.
+    examples = set(ENV_EXAMPLE_LINE.findall(BASE_DIR.joinpath(".env.example").read_text()))
+    assert examples - documented_variables() == set()
 
 
 def test_every_variable_the_code_reads_is_documented():
-    documented = set(ENV_EXAMPLE_LINE.findall(BASE_DIR.joinpath(".env.example").read_text()))
-    assert variables_read_by_code() - documented == set()
+    assert variables_read_by_code() - documented_variables() == set()
 
 
 # Read by Compose itself, from .env, rather than by a compose file.
@@ -232,10 +371,41 @@ COMPOSE_OWN = {"COMPOSE_FILE"}
 
 
 def test_every_documented_variable_is_read_somewhere():
-    documented = set(ENV_EXAMPLE_LINE.findall(BASE_DIR.joinpath(".env.example").read_text()))
     compose = {
         name
         for path in BASE_DIR.glob("docker-compose*.yml")
         for name in COMPOSE_READ.findall(path.read_text())
     }
-    assert documented - variables_read_by_code() - compose - COMPOSE_OWN == set()
+    unread = documented_variables() - variables_read_by_code() - variables_read_by_nginx()
+    assert unread - compose - COMPOSE_OWN == set()
+
+
+# --- Every variable reaches what reads it ---------------------------------------
+
+DJANGO_IMAGE_TARGET = "runtime"  # deploy/Dockerfile's target for Django's services
+
+
+def test_a_variable_set_in_env_reaches_every_django_container():
+    """Compose passes .env whole to the services of Django's image, so that a
+    new variable is a line of settings and a row of the table, and no line of
+    docker-compose.yml; and starts without a .env."""
+    services = compose_files()["docker-compose.yml"]["services"]
+    django = [
+        name
+        for name, service in services.items()
+        if service.get("build", {}).get("target") == DJANGO_IMAGE_TARGET
+    ]
+    assert {"web", "asgi", "worker", "migrate"} <= set(django)
+    for name in django:
+        assert {"path": ".env", "required": False} in services[name].get("env_file", []), name
+
+
+def test_every_variable_nginx_reads_reaches_nginx():
+    """nginx takes no .env (it would see the secrets in it): each documented
+    variable its scripts read is named in its environment."""
+    given = {
+        name
+        for compose in compose_files().values()
+        for name in compose.get("services", {}).get("nginx", {}).get("environment", {})
+    }
+    assert (variables_read_by_nginx() & documented_variables()) - given == set()

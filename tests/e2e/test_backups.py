@@ -11,10 +11,9 @@ import re
 import subprocess
 import time
 
-import psycopg
 import pytest
 
-from tests.stack import is_logged_in, log_in, user_create
+from tests.stack import is_logged_in, log_in, stack_database, user_create
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
@@ -59,7 +58,7 @@ def database_destroy(stack) -> None:
 
 def table_exists(name: str) -> bool:
     # The stack's own database, as the superuser (DATABASE_URL of the tests).
-    with psycopg.connect(os.environ["DATABASE_URL"], connect_timeout=5) as connection:
+    with stack_database(connect_timeout=5) as connection:
         return connection.execute("SELECT to_regclass(%s)", [name]).fetchone()[0] is not None
 
 

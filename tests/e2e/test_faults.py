@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 
-import psycopg
 import pytest
 import requests
 import websockets
@@ -25,6 +24,7 @@ from tests.stack import (
     logged_in_browser,
     ping,
     socket_on_each_replica,
+    stack_database,
     user_create,
 )
 
@@ -178,7 +178,7 @@ def test_stop_lets_slow_requests_finish_and_fails_readiness_while_draining(stack
     # Logging out deletes the session row; hold that row's lock, and the
     # logout waits on PostgreSQL: a slow request, with no test code in the app.
     # DATABASE_URL is the stack's own database (the unit tests use a copy).
-    with psycopg.connect(os.environ["DATABASE_URL"]) as lock:
+    with stack_database() as lock:
         lock.execute(
             "SELECT 1 FROM django_session WHERE session_key = %s FOR UPDATE", [session_key]
         )

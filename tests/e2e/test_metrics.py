@@ -14,12 +14,11 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import psycopg
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.stack import ping
+from tests.stack import ping, stack_database
 
 pytestmark = pytest.mark.e2e
 
@@ -266,7 +265,7 @@ def test_the_worker_counts_the_tasks_it_runs_and_measures_the_queue(stack):
     )
     task_id = stack.run_python(stack.containers("web")[0], code).strip()
     # DATABASE_URL is the stack's own database (the unit tests use a copy).
-    with psycopg.connect(os.environ["DATABASE_URL"]) as held:
+    with stack_database() as held:
         [not_yet_due] = held.execute(
             f"SELECT run_after > now() FROM {TASKS} WHERE id = %s FOR SHARE",
             [task_id],

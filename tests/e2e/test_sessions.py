@@ -4,18 +4,15 @@ path, is never served again, and a visit that needs no session writes none.
 DATABASE_URL is the stack's own database (the unit tests use a copy).
 """
 
-import os
-
-import psycopg
 import pytest
 
-from tests.stack import is_logged_in, log_out, logged_in_browser
+from tests.stack import is_logged_in, log_out, logged_in_browser, stack_database
 
 pytestmark = pytest.mark.e2e
 
 
 def session_rows() -> int:
-    with psycopg.connect(os.environ["DATABASE_URL"]) as connection:
+    with stack_database() as connection:
         return connection.execute("SELECT count(*) FROM django_session").fetchone()[0]
 
 
@@ -34,7 +31,7 @@ def replayed(stack, cookies: dict):
 def test_a_session_deleted_in_postgres_is_not_served_again(stack):
     # As an operator logging everyone out after an incident, or clearsessions.
     browser = logged_in_browser(stack)
-    with psycopg.connect(os.environ["DATABASE_URL"]) as connection:
+    with stack_database() as connection:
         deleted = connection.execute(
             "DELETE FROM django_session WHERE session_key = %s", [browser.cookies["sessionid"]]
         )

@@ -13,11 +13,11 @@ import threading
 import time
 import uuid
 
-import psycopg
 import pytest
 from django.conf import settings
 
 from apps.core.tasks.worker import CHORES_SECONDS
+from tests.stack import stack_database
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ TASKS = "django_tasks_database_dbtaskresult"
 @pytest.fixture
 def db():
     # DATABASE_URL is the stack's own database (the unit tests use a copy).
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as connection:
+    with stack_database(autocommit=True) as connection:
         yield connection
 
 
@@ -238,7 +238,7 @@ def test_postgres_away_under_a_stream_of_tasks_loses_none(stack):
         stack.wait_ready(timeout=90)
     assert len(enqueued) > 20
     # A connection made after the outage (the fixture's ended with it).
-    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as db:
+    with stack_database(autocommit=True) as db:
         deadline = time.monotonic() + 90
         while True:
             statuses = dict(

@@ -17,7 +17,7 @@ import yaml
 BASE_DIR = Path(__file__).resolve().parents[2]
 KUBERNETES_DIR = BASE_DIR / "deploy" / "kubernetes"
 OVERLAYS = ("local", "production")
-PRODUCTION_SECRETS = ("django_secret_key", "database_url", "redis_url")
+PRODUCTION_SECRETS = ("django_secret_key", "postgres_password", "redis_password")
 # The project's name, which the images, the namespace and a few objects carry:
 # the label the base kustomization gives its objects, where `make rename`
 # (deploy/rename.py) reads it too.
@@ -50,7 +50,13 @@ def rendered_files(tmp_path_factory) -> dict[str, Path]:
     """Each overlay's rendered YAML, as a file."""
     copy = tmp_path_factory.mktemp("kubernetes") / "kubernetes"
     shutil.copytree(KUBERNETES_DIR, copy, ignore=shutil.ignore_patterns("secrets"))
-    subprocess.run([copy / "overlays/local/make-secrets.sh"], check=True, capture_output=True)
+    # The script of the checkout, as run.sh runs it: it finds the generator
+    # (deploy/generate_secrets.py) beside itself.
+    subprocess.run(
+        [KUBERNETES_DIR / "overlays/local/make-secrets.sh", copy / "overlays/local"],
+        check=True,
+        capture_output=True,
+    )
     secrets = copy / "overlays/production/secrets"
     secrets.mkdir()
     for name in PRODUCTION_SECRETS:

@@ -2,11 +2,13 @@
 selectors, probes, resources, security, images, drain timings, variables."""
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from apps.core.middleware import PROBES
+from tests.test_ports import port_of
 
 from .conftest import BASE_DIR, OVERLAYS, PROJECT_NAME
 
@@ -145,7 +147,68 @@ def test_no_service_exposes_the_metrics_port(docs):
     for doc in docs:
         if doc["kind"] == "Service":
             for port in doc["spec"]["ports"]:
-                assert port.get("targetPort") != "metrics" and port["port"] != 9100, doc
+                assert port.get("targetPort") != "metrics", doc
+                assert port["port"] != port_of("metrics"), doc
+
+
+# --- Ports: each the one its server listens on (tests/test_ports.py) ------------------
+
+
+def declared_ports(docs, workload: str) -> dict[str, int]:
+    """A workload's container ports ("Deployment/web"), by name."""
+    kind, name = workload.split("/")
+    spec = pod_template(by_name(docs, kind, name))["spec"]
+    return {
+        port["name"]: port["containerPort"]
+        for container in spec["containers"]
+        for port in container.get("ports", [])
+    }
+
+
+def test_every_port_is_the_one_its_server_listens_on(docs):
+    """The containers' ports, the Services', and the metrics port the
+    ConfigMap gives: the numbers Gunicorn, Daphne and nginx listen on and
+    Compose's metrics port, as tests/test_ports.py reads them."""
+    (settings,) = (
+        doc
+        for doc in docs
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("django-settings-")
+    )
+    metrics = int(settings["data"]["METRICS_PORT"])
+    assert metrics == port_of("metrics")
+    assert declared_ports(docs, "Deployment/web") == {"http": port_of("web"), "metrics": metrics}
+    assert declared_ports(docs, "Deployment/asgi") == {"http": port_of("asgi"), "metrics": metrics}
+    assert declared_ports(docs, "Deployment/worker") == {"metrics": metrics}
+    assert declared_ports(docs, "Deployment/nginx") == {
+        "http": port_of("nginx"),
+        "health": port_of("nginx-health"),
+    }
+    # nginx reaches asgi through its Service, at Daphne's port
+    # (nginx/snippets/site.conf), and web's pods at Gunicorn's (web's Service
+    # is headless: nginx/40-follow-web.sh); the Services say the same.
+    for name in ("web", "asgi"):
+        (port,) = by_name(docs, "Service", name)["spec"]["ports"]
+        assert (port["port"], port["targetPort"]) == (port_of(name), "http"), name
+
+
+def test_network_policies_open_the_ports_the_pods_listen_on(docs):
+    """Each rule's port is one its pods declare: an ingress rule's, the pods
+    the policy selects; an egress rule's to pods of this namespace, theirs. A
+    port changed in a Deployment and not in its policies would be closed."""
+    for doc in docs:
+        if doc["kind"] != "NetworkPolicy" or not doc["spec"]["podSelector"]:
+            continue
+        selected = matching(docs, doc["spec"]["podSelector"]["matchLabels"])
+        leads_to = [(rule, selected) for rule in doc["spec"].get("ingress", [])]
+        for rule in doc["spec"].get("egress", []):
+            for peer in rule.get("to", []):
+                if "podSelector" in peer and "namespaceSelector" not in peer:
+                    leads_to.append((rule, matching(docs, peer["podSelector"]["matchLabels"])))
+        for rule, workloads_reached in leads_to:
+            for entry in rule.get("ports", []):
+                for workload in workloads_reached:
+                    declared = declared_ports(docs, workload).values()
+                    assert entry["port"] in declared, (doc["metadata"]["name"], workload, entry)
 
 
 # --- Probes ----------------------------------------------------------------------
@@ -336,6 +399,13 @@ def test_the_drain_timings_add_up(rendered):
         # slowest proxied request: Gunicorn's timeout.
         assert prestop_sleep(container) + gunicorn_timeout < nginx["terminationGracePeriodSeconds"]
 
+        # After any preStop pause, each is given what Compose gives it
+        # (tests/test_shutdown_timing.py holds Compose's to the same chain).
+        for name, spec in (("web", web), ("asgi", asgi), ("nginx", nginx)):
+            (container,) = spec["containers"]
+            grace = int(re.fullmatch(r"(\d+)s", COMPOSE_SERVICES[name]["stop_grace_period"])[1])
+            assert spec["terminationGracePeriodSeconds"] == prestop_sleep(container) + grace, name
+
 
 # --- The worker ------------------------------------------------------------------
 
@@ -410,15 +480,16 @@ def test_scaling_down_does_not_drop_websockets_in_bursts(docs):
 
 # --- Configuration ---------------------------------------------------------------
 
-ENV_EXAMPLE = (BASE_DIR / ".env.example").read_text()
-DOCUMENTED = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE, re.MULTILINE))
+CONFIGURATION = (BASE_DIR / "docs" / "configuration.md").read_text()
+# The rows of its table: every variable, once (project/tests/test_settings.py).
+DOCUMENTED = set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", CONFIGURATION, re.MULTILINE))
 
 
-def test_every_variable_is_one_env_example_documents(docs):
+def test_every_variable_is_a_row_of_the_configuration_table(docs):
     """In our images' containers: every variable set, and every key of the
     ConfigMaps they read. <NAME>_FILE is NAME read from a file (project/env.py)."""
     configmaps = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "ConfigMap"}
-    assert "_FILE" in ENV_EXAMPLE
+    assert "_FILE" in CONFIGURATION
     for doc in workloads(docs):
         for container in containers(doc):
             if not is_ours(container):
@@ -444,6 +515,209 @@ def test_settings_come_from_a_generated_configmap(docs):
         for volume in pod_template(doc)["spec"].get("volumes", []):
             if "secret" in volume:
                 assert re.fullmatch(r"[a-z-]+-[a-z0-9]{10}", volume["secret"]["secretName"])
+
+
+# --- Secrets: one contract with Compose --------------------------------------------
+
+# Django's containers, by their name in docker-compose.yml and in the manifests.
+DJANGO_WORKLOADS = ("web", "asgi", "worker", "migrate")
+# The secrets every one of them reads, each from a file: what Compose's
+# secrets service and make-secrets.sh make (deploy/generate_secrets.py).
+SECRET_FILES = {"DJANGO_SECRET_KEY_FILE", "DATABASE_PASSWORD_FILE", "REDIS_PASSWORD_FILE"}
+# Each server's URL, and the variable naming the file with its password.
+PASSWORD_FILE_OF = {"DATABASE_URL": "DATABASE_PASSWORD_FILE", "REDIS_URL": "REDIS_PASSWORD_FILE"}
+COMPOSE_FILES = ["docker-compose.yml", "docker-compose.dev.yml", "bench/compose.yml"]
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """Compose's files: its tags (!override, !reset) read as what they tag."""
+
+
+def untagged(loader, _tag, node):
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)
+
+
+ComposeLoader.add_multi_constructor("!", untagged)
+
+
+def compose_services():
+    """(file, service name, service) of every service of every Compose file."""
+    for path in COMPOSE_FILES:
+        for name, service in yaml.load((BASE_DIR / path).read_text(), ComposeLoader)[
+            "services"
+        ].items():
+            yield path, name, service
+
+
+def compose_environment(service: dict) -> dict[str, str]:
+    """A Compose service's variables (a mapping, or a list of NAME=value)."""
+    variables = service.get("environment") or {}
+    if isinstance(variables, list):
+        variables = dict(item.partition("=")[::2] for item in variables)
+    return {name: str(value) for name, value in variables.items()}
+
+
+def container_environment(docs, container) -> dict[str, str]:
+    """A container's variables: the ConfigMaps' keys it takes, then its own."""
+    configmaps = {
+        doc["metadata"]["name"]: doc["data"] for doc in docs if doc["kind"] == "ConfigMap"
+    }
+    variables = {}
+    for source in container.get("envFrom", []):
+        variables |= configmaps[source["configMapRef"]["name"]]
+    for variable in container.get("env", []):
+        if "value" in variable:
+            variables[variable["name"]] = variable["value"]
+        else:
+            ref = variable["valueFrom"]["configMapKeyRef"]
+            variables[variable["name"]] = configmaps[ref["name"]][ref["key"]]
+    return variables
+
+
+def holds_a_password(value: str) -> bool:
+    return "://" in value and bool(urlsplit(value).password)
+
+
+def secret_file(docs, doc, container, path: str) -> tuple[str, str]:
+    """The Secret and key that the file at `path` in `container` is, or a
+    failure saying what it is instead."""
+    volumes = {volume["name"]: volume for volume in pod_template(doc)["spec"]["volumes"]}
+    for mount in container.get("volumeMounts", []):
+        folder = mount["mountPath"].rstrip("/") + "/"
+        if not path.startswith(folder):
+            continue
+        source = volumes[mount["name"]]
+        assert "secret" in source, f"{path}: not from a Secret, but {source}"
+        secret, name = source["secret"], path.removeprefix(folder)
+        keys = {item["path"]: item["key"] for item in secret.get("items", [])}
+        key = keys.get(name) if "items" in secret else name
+        (data,) = (
+            d.get("data", {})
+            for d in docs
+            if d["kind"] == "Secret" and d["metadata"]["name"] == secret["secretName"]
+        )
+        assert key in data, f"{path}: no key {key} in the Secret {secret['secretName']}"
+        return secret["secretName"], key
+    pytest.fail(f"{doc['metadata']['name']}/{container['name']}: nothing mounted at {path}")
+
+
+def test_no_variable_or_setting_holds_a_url_with_a_password(docs):
+    """`kubectl describe` shows them: passwords are files from Secrets."""
+    for doc in docs:
+        if doc["kind"] == "ConfigMap":
+            for name, value in doc["data"].items():
+                assert not holds_a_password(value), (doc["metadata"]["name"], name)
+    for doc in workloads(docs):
+        for container in containers(doc):
+            for name, value in container_environment(docs, container).items():
+                assert not holds_a_password(value), (doc["metadata"]["name"], name)
+
+
+def test_no_compose_variable_holds_a_url_with_a_password():
+    """`docker inspect` shows them: passwords are files in the secrets volume."""
+    services = 0
+    for path, name, service in compose_services():
+        services += 1
+        for variable, value in compose_environment(service).items():
+            assert not holds_a_password(value), (path, name, variable)
+    assert services > 10
+
+
+def test_every_server_url_comes_with_its_password_file(docs):
+    """Every Redis and PostgreSQL has a password: whoever is given a URL is
+    given the file with the password too, in Compose and Kubernetes alike."""
+    for doc in workloads(docs):
+        for container in containers(doc):
+            # nginx has the settings too (the allowed hosts), and reads no URL.
+            if image_name(container["image"]) != f"{PROJECT_NAME}/app":
+                continue
+            variables = container_environment(docs, container)
+            for url, password_file in PASSWORD_FILE_OF.items():
+                if url in variables:
+                    assert password_file in variables, (doc["metadata"]["name"], url)
+    for path, name, service in compose_services():
+        variables = compose_environment(service)
+        for url, password_file in PASSWORD_FILE_OF.items():
+            if variables.get(url):
+                assert password_file in variables, (path, name, url)
+
+
+def test_every_file_variable_names_a_key_of_a_mounted_secret(docs):
+    """<NAME>_FILE in any container (PostgreSQL's too) is a file of a Secret
+    the pod mounts, and a key that Secret has: a misspelt key or a path
+    outside the mount fails here, not in a crash-looping pod."""
+    checked = set()
+    for doc in workloads(docs):
+        for container in containers(doc):
+            for name, value in container_environment(docs, container).items():
+                if name.endswith("_FILE"):
+                    secret_file(docs, doc, container, value)
+                    checked.add(name)
+    assert checked >= SECRET_FILES
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_compose_and_kubernetes_pass_the_same_secrets(rendered, overlay):
+    """The same variables naming the same files, in each of Django's
+    containers (init containers too): one contract, so the same settings read
+    both. The local overlay's servers have Compose's names: the same URLs too."""
+    docs = rendered[overlay]
+    for name in DJANGO_WORKLOADS:
+        compose = compose_environment(COMPOSE_SERVICES[name])
+        assert {n for n in compose if n.endswith("_FILE")} == SECRET_FILES, name
+        doc = by_name(docs, "Job" if name == "migrate" else "Deployment", name)
+        for container in containers(doc):
+            variables = container_environment(docs, container)
+            assert {n: v for n, v in variables.items() if n.endswith("_FILE")} == {
+                n: compose[n] for n in SECRET_FILES
+            }, (name, container["name"])
+            for url in PASSWORD_FILE_OF:
+                assert variables[url], (name, url)
+                if overlay == "local":
+                    assert variables[url] == compose[url], (name, url)
+
+
+def test_the_in_cluster_servers_read_the_passwords_django_reads(rendered):
+    """PostgreSQL makes the app role with, and Redis requires, the very key of
+    the very Secret that Django's pods read, as in Compose one file serves both."""
+    docs = rendered["local"]
+    web = by_name(docs, "Deployment", "web")
+    (django,) = containers(web, init=False)
+    django_env = container_environment(docs, django)
+    db = by_name(docs, "Deployment", "db")
+    (postgres,) = containers(db)
+    postgres_env = container_environment(docs, postgres)
+    compose_db = compose_environment(COMPOSE_SERVICES["db"])
+    assert {n: postgres_env[n] for n in compose_db} == compose_db
+    assert secret_file(docs, db, postgres, postgres_env["APP_DB_PASSWORD_FILE"]) == secret_file(
+        docs, web, django, django_env["DATABASE_PASSWORD_FILE"]
+    )
+    redis = by_name(docs, "Deployment", "redis")
+    (server,) = containers(redis)
+    assert secret_file(docs, redis, server, django_env["REDIS_PASSWORD_FILE"]) == secret_file(
+        docs, web, django, django_env["REDIS_PASSWORD_FILE"]
+    )
+
+
+def test_the_in_cluster_redis_requires_the_password_as_composes_does(rendered):
+    """Compose's command (requirepass from the file, on redis-server's standard
+    input) and health check (authenticated: NOAUTH is no PONG), word for word."""
+    (server,) = containers(by_name(rendered["local"], "Deployment", "redis"))
+    compose = COMPOSE_SERVICES["redis"]
+
+    def unescaped(words):  # $$ is Compose's escape for a $ it leaves to the shell
+        return [word.replace("$$", "$") for word in words]
+
+    assert "requirepass" in compose["command"][-1]
+    assert server.get("command", []) + server["args"] == unescaped(compose["command"])
+    kind, check = compose["healthcheck"]["test"]
+    assert kind == "CMD-SHELL" and "REDISCLI_AUTH" in check
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert server[probe]["exec"]["command"] == ["sh", "-c", *unescaped([check])], probe
 
 
 # --- PostgreSQL (local overlay) --------------------------------------------------

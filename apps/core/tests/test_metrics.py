@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from apps.core.draining import server_group
 from apps.core.tasks.worker import Worker
 from apps.core.tests.test_consumers import connected
+from project.settings.base import middleware
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,7 +90,8 @@ async def test_a_ping_echo_sent_by_anyone_else_is_answered_and_not_timed(metrics
 
 @pytest.fixture
 def view_metrics(settings):
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "apps.core.metrics.ViewMetricsMiddleware"]
+    # The list as METRICS_PORT would make it, from the settings' one builder.
+    settings.MIDDLEWARE = middleware(behind_nginx=False, metrics=True)
 
 
 def http_counts(view: str, method: str, status: str) -> dict[str, float]:

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Run the rendered `local` overlay on `podman kube play`, check it, remove it.
 
-It checks every probe, a page, a POST and a WebSocket through each nginx pod,
-and that the worker pods run tasks: the scheduled jobs (TASK_SCHEDULES), which
-the first worker to start enqueues, and a task a web pod enqueues, each on
-one worker pod, as the workers' log lines say.
+It checks every probe, that Redis refuses a client without its password, a
+page, a POST and a WebSocket through each nginx pod, and that the worker pods
+run tasks: the scheduled jobs (TASK_SCHEDULES), which the first worker to
+start enqueues, and a task a web pod enqueues, each on one worker pod, as the
+workers' log lines say.
 
     tests/kubernetes/podman/play.py RENDERED.yaml PREFIX APP_IMAGE NGINX_IMAGE [--drain]
 
@@ -162,6 +163,10 @@ class Stack:
             if "secret" in volume:
                 secret = volume.pop("secret")
                 volume["configMap"] = {"name": secret["secretName"], "optional": False}
+                # The keys a pod takes of a Secret (the db and redis pods, a
+                # password each of Django's): those alone, as in a cluster.
+                if "items" in secret:
+                    volume["configMap"]["items"] = secret["items"]
             if "configMap" in volume:
                 volume["configMap"]["name"] = self.renames[volume["configMap"]["name"]]
                 self.volumes.add(volume["configMap"]["name"])
@@ -394,6 +399,7 @@ class Stack:
                 self.wait_exit(pods_of[name][0], container, f"the {name} Job")
             else:
                 self.wait_ready(doc, pods_of[name])
+        check_redis_password(self, pods_of["redis"][0])
         for pod in pods_of["nginx"]:
             check_through_nginx(self, pod)
         check_worker(self, pods_of["worker"], pods_of["web"][0])
@@ -444,6 +450,16 @@ def websocket_ping(address, value):
             rest += sock.recv(4096)
         length = rest[1] & 0x7F  # replies here are short: no extended length
         return json.loads(rest[2 : 2 + length])
+
+
+def check_redis_password(stack, pod):
+    """The in-cluster Redis refuses a client without the password, as
+    Compose's does; its probes passed, so they give it. redis-cli exits 0 on
+    NOAUTH too: the answer is what counts."""
+    answer = run("podman", "exec", f"{pod}-redis", "redis-cli", "ping", check=False)
+    if not answer.stdout.startswith("NOAUTH"):
+        raise RuntimeError(f"{pod}: redis-cli ping, with no password: {answer.stdout!r}")
+    log(f"{pod}: redis-cli ping with no password -> {answer.stdout.strip()}")
 
 
 def check_through_nginx(stack, pod):

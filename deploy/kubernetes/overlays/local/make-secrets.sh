@@ -1,27 +1,27 @@
 #!/bin/sh
-# Makes the local overlay's secrets, once: a Django secret key, PostgreSQL's
-# superuser password and the app role's, and the URLs that carry the app's,
-# in secrets/ beside this script (git ignores it). Files already there are
-# kept, so running it again changes nothing, and the Secrets keep their
-# values across applies.
+# Makes the local overlay's secrets, once, in secrets/ beside this script
+# (git ignores it), with the generator Compose's secrets service runs
+# (deploy/generate_secrets.py): the same files, which the Secrets are made of,
+# and which the pods read through the same variables as Compose's containers.
+#
+#   secrets/django_secret_key, postgres_password, redis_password
+#                                 the Secret django-secrets: Django's, and the
+#                                 in-cluster PostgreSQL's and Redis's own
+#   secrets/postgres-superuser/password
+#                                 the Secret postgres-superuser: PostgreSQL's
+#                                 superuser, which only the db pod mounts
+#
+# Files already there are kept, so running it again changes nothing, and the
+# Secrets keep their values across applies. It needs python3.
 #
 #   deploy/kubernetes/overlays/local/make-secrets.sh [DIR]    (DIR: another overlay copy)
 set -o errexit -o nounset
 
-dir="${1:-$(dirname "$0")}/secrets"
-mkdir -p "$dir"
-chmod 700 "$dir"
-umask 077
-
-# URL-safe random text: no character to escape in a URL.
-random() {
-    python3 -c 'import secrets, sys; sys.stdout.write(secrets.token_urlsafe(int(sys.argv[1])))' "$1"
-}
-
-[ -s "$dir/django_secret_key" ] || random 50 > "$dir/django_secret_key"
-[ -s "$dir/superuser_password" ] || random 32 > "$dir/superuser_password"
-[ -s "$dir/postgres_password" ] || random 32 > "$dir/postgres_password"
-# No trailing newline in any file: project/env.py reads them whole.
-printf 'postgres://app:%s@db:5432/app' "$(cat "$dir/postgres_password")" > "$dir/database_url"
-printf 'redis://redis:6379' > "$dir/redis_url"
+here=$(dirname "$0")
+dir="${1:-$here}/secrets"
+# Readable by you alone: the generator gives the password files modes that
+# the Compose containers' users need (0644), which this folder overrides.
+mkdir -p "$dir/postgres-superuser"
+chmod 700 "$dir" "$dir/postgres-superuser"
+python3 "$here/../../../generate_secrets.py" "$dir" "$dir/postgres-superuser"
 echo "secrets in $dir"
