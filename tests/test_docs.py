@@ -8,27 +8,14 @@ follows every one.
 """
 
 import re
-import subprocess
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
 from project.env import BASE_DIR
+from tests.project_files import project_files
 
-# Folders whose Markdown is not the project's: others' packages, caches, and
-# what git ignores (the benchmark's reports).
-SKIPPED = {
-    ".git",
-    ".venv",
-    "venv",
-    "node_modules",
-    "bench-results",
-    "staticfiles",
-    "__pycache__",
-    ".pytest_cache",
-    ".ruff_cache",
-}
 FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 # A code span: backticks, then anything but a blank line, then as many backticks.
 CODE_SPAN = re.compile(r"(`+)((?:(?!\n[ \t]*\n).)+?)\1", re.DOTALL)
@@ -40,27 +27,7 @@ HTML_ANCHOR = re.compile(r"""<a\s[^>]*\b(?:name|id)=["']([^"']+)["']""")
 
 
 def markdown_files() -> list[Path]:
-    """Every *.md file git tracks or would (untracked but not ignored); where
-    there is no git repository (the tests image holds the project without
-    .git), every *.md file outside the folders skipped above."""
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.md"],
-            cwd=BASE_DIR,
-            capture_output=True,
-            check=True,
-            timeout=30,
-        ).stdout.decode()
-    except (OSError, subprocess.SubprocessError):
-        listed = ""
-    if listed:
-        paths = {BASE_DIR / name for name in listed.split("\0") if name}
-        return sorted(path for path in paths if path.is_file())
-    return sorted(
-        path
-        for path in BASE_DIR.rglob("*.md")
-        if path.is_file() and not SKIPPED & set(path.relative_to(BASE_DIR).parts)
-    )
+    return project_files("*.md")
 
 
 def unfenced(text: str) -> str:

@@ -12,15 +12,13 @@ needed; docs/operating.md ("Ports and shutdown timing") lists them.
 """
 
 import re
-import subprocess
 from functools import cache
 from pathlib import Path
 
 import pytest
-import yaml
 
 from project.env import BASE_DIR
-from tests.test_docs import SKIPPED
+from tests.project_files import compose_file, project_files
 
 
 def read(path: str) -> str:
@@ -43,7 +41,7 @@ def numbers(pattern: str, path: str) -> set[int]:
 
 @cache
 def compose(name: str = "docker-compose.yml") -> dict:
-    return yaml.safe_load(read(name))
+    return compose_file(BASE_DIR / name)
 
 
 @cache
@@ -225,39 +223,17 @@ PROSE = {
 NOT_CONFIGURATION = re.compile(r"(^|/)(docs|tests|requirements|bench-results)/|\.md$")
 
 
-def project_files() -> list[str]:
-    """Every file git tracks or would; where there is no git repository (the
-    tests image), every file but caches."""
-    try:
-        listed = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=BASE_DIR,
-            capture_output=True,
-            check=True,
-            timeout=30,
-        ).stdout.decode()
-    except (OSError, subprocess.SubprocessError):
-        listed = ""
-    if listed:
-        names = [name for name in listed.split("\0") if name]
-    else:
-        # As the docs' test skips them, and what holds uploads, secrets and dumps.
-        skipped = {*SKIPPED, ".mypy_cache", "media", "secrets", "backups"}
-        names = [
-            str(path.relative_to(BASE_DIR))
-            for path in BASE_DIR.rglob("*")
-            if path.is_file() and not skipped & set(path.relative_to(BASE_DIR).parts)
-        ]
-    # Yours, not the project's (git ignores them): .env, and `make dev`'s key.
-    yours = {".env", ".dev-secret-key"}
-    return sorted(
-        name for name in names if not NOT_CONFIGURATION.search(name) and name not in yours
-    )
+def configuration_files() -> list[str]:
+    return [
+        name
+        for name in (str(path.relative_to(BASE_DIR)) for path in project_files())
+        if not NOT_CONFIGURATION.search(name)
+    ]
 
 
 def naming(port: int) -> set[str]:
     found = set()
-    for name in project_files():
+    for name in configuration_files():
         path = Path(BASE_DIR / name)
         if not path.is_file():
             continue  # listed by git, deleted since

@@ -17,6 +17,7 @@ import yaml
 
 from project.env import BASE_DIR
 from tests.kubernetes.conftest import PART_OF, PROJECT_NAME
+from tests.project_files import compose_file
 
 RENAME = Path("deploy/rename.py")
 CANONICAL = Path("deploy/kubernetes/base/kustomization.yaml")
@@ -51,21 +52,6 @@ def mentions(name: str) -> re.Pattern:
 NEW_NAME = next(
     name for name in ("shop-test", "renamed-copy") if not mentions(PROJECT_NAME).search(name)
 )
-
-
-class ComposeLoader(yaml.SafeLoader):
-    """Compose's files: its tags (!override, !reset) read as what they tag."""
-
-
-def untagged(loader, _tag, node):
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_scalar(node)
-
-
-ComposeLoader.add_multi_constructor("!", untagged)
 
 
 def rename(root: Path, *arguments: str) -> subprocess.CompletedProcess:
@@ -128,8 +114,8 @@ def test_the_kustomizations_carry_the_new_name(renamed):
 def test_the_compose_files_carry_the_new_name(renamed):
     """`docker compose config` needs Docker, which the tests image has not:
     the files as YAML instead."""
-    stack = yaml.load((renamed / "docker-compose.yml").read_text(), ComposeLoader)
-    bench = yaml.load((renamed / "bench/compose.yml").read_text(), ComposeLoader)
+    stack = compose_file(renamed / "docker-compose.yml")
+    bench = compose_file(renamed / "bench/compose.yml")
     # Unnamed, the project is named after its folder, and so are the images
     # Compose builds for it (<project>-web).
     assert stack.get("name", NEW_NAME) == NEW_NAME

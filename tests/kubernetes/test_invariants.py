@@ -5,9 +5,9 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from apps.core.middleware import PROBES
+from tests.project_files import compose_file
 from tests.test_ports import port_of
 
 from .conftest import BASE_DIR, OVERLAYS, PROJECT_NAME
@@ -213,7 +213,7 @@ def test_network_policies_open_the_ports_the_pods_listen_on(docs):
 
 # --- Probes ----------------------------------------------------------------------
 
-COMPOSE_SERVICES = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"]
+COMPOSE_SERVICES = compose_file(BASE_DIR / "docker-compose.yml")["services"]
 NGINX_TEMPLATE = (BASE_DIR / "nginx/default.conf.template").read_text()
 NGINX_HEALTHCHECK_SCRIPT = (BASE_DIR / "nginx/healthcheck.sh").read_text()
 NGINX_HEALTHCHECK = COMPOSE_SERVICES["nginx"]["healthcheck"]["test"]
@@ -326,7 +326,7 @@ def test_network_policies_deny_by_default(docs):
 
 def test_images_are_those_the_dockerfile_builds(docs):
     dockerfile = (BASE_DIR / "deploy/Dockerfile").read_text()
-    compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+    compose = compose_file(BASE_DIR / "docker-compose.yml")
     compose_images = {
         service["image"] for service in compose["services"].values() if "image" in service
     }
@@ -529,27 +529,10 @@ PASSWORD_FILE_OF = {"DATABASE_URL": "DATABASE_PASSWORD_FILE", "REDIS_URL": "REDI
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.dev.yml", "bench/compose.yml"]
 
 
-class ComposeLoader(yaml.SafeLoader):
-    """Compose's files: its tags (!override, !reset) read as what they tag."""
-
-
-def untagged(loader, _tag, node):
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_scalar(node)
-
-
-ComposeLoader.add_multi_constructor("!", untagged)
-
-
 def compose_services():
     """(file, service name, service) of every service of every Compose file."""
     for path in COMPOSE_FILES:
-        for name, service in yaml.load((BASE_DIR / path).read_text(), ComposeLoader)[
-            "services"
-        ].items():
+        for name, service in compose_file(BASE_DIR / path)["services"].items():
             yield path, name, service
 
 
