@@ -11,17 +11,20 @@ SHELL := /bin/bash
 # SCRATCH_DIR is a folder the tests share with the Docker engine, at the same
 # path, for the stacks they start themselves (`make dev`, HTTPS).
 # tests/coverage/compose.yml measures the coverage of the code the stack runs.
+# The test and dev stacks send mail to their mail catcher (the `mail`
+# service of docker-compose.yml), which keeps and shows every message.
+MAIL_CATCHER := EMAIL_URL=smtp://mail:1025 DEFAULT_FROM_EMAIL=noreply@localhost
 TEST_PROJECT ?= $(notdir $(CURDIR))-test
 BENCH_QUICK ?= 0
-TEST_COMPOSE := HTTP_PORT=127.0.0.1:0 DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,nginx \
-	docker compose --project-name $(TEST_PROJECT) --profile test \
+TEST_COMPOSE := $(MAIL_CATCHER) HTTP_PORT=127.0.0.1:0 DJANGO_ALLOWED_HOSTS=localhost,127.0.0.1,nginx \
+	docker compose --project-name $(TEST_PROJECT) --profile test --profile mail-catcher \
 	--file docker-compose.yml --file tests/coverage/compose.yml
 
 # `make dev` runs the development stack (docker-compose.dev.yml) under a
 # project of its own, as you, on http://localhost:8000 (this machine only).
 DEV_USER ?= $(shell id -u):$(shell id -g)
-DEV_COMPOSE := DEV_USER=$(DEV_USER) HTTP_PORT=$${HTTP_PORT:-127.0.0.1:8000} \
-	docker compose --project-name $(notdir $(CURDIR))-dev \
+DEV_COMPOSE := $(MAIL_CATCHER) DEV_USER=$(DEV_USER) HTTP_PORT=$${HTTP_PORT:-127.0.0.1:8000} \
+	docker compose --project-name $(notdir $(CURDIR))-dev --profile mail-catcher \
 	--file docker-compose.yml --file docker-compose.dev.yml
 # One-off commands beside it: no dependencies started but the database's.
 DEV_RUN := $(DEV_COMPOSE) run --rm --no-deps web
@@ -123,7 +126,7 @@ define stack-tests
 	echo "==> coverage: its package where the stack's services import it (tests/coverage/)"; \
 	$(TEST_COMPOSE) run --rm --no-deps tests tests/coverage/setup.sh; \
 	echo "==> starting the stack (asgi with two replicas)"; \
-	$(TEST_COMPOSE) up --detach --wait --quiet-pull --scale asgi=2 nginx worker; \
+	$(TEST_COMPOSE) up --detach --wait --quiet-pull --scale asgi=2 nginx worker mail; \
 	echo "==> pytest -m '$(1)'"; \
 	$(TEST_COMPOSE) run --rm --no-deps tests coverage run -m pytest -m '$(1)'; \
 	echo "==> coverage of apps/ and project/: pytest's, Gunicorn's, Daphne's, the worker's"; \

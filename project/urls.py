@@ -9,12 +9,15 @@ Gunicorn, which serves urlpatterns.
 from django.contrib import admin
 from django.urls import path
 
+from apps.accounts import urls as accounts_urls
 from apps.core import routing as core_routing
 from apps.demo import routing as demo_routing  # [demo]
 from apps.demo import urls as demo_urls  # [demo]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Sign up, sign in and out, passwords: /accounts/ (apps/accounts/urls.py).
+    *accounts_urls.urlpatterns,
     *demo_urls.urlpatterns,  # [demo]
 ]
 

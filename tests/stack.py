@@ -300,22 +300,23 @@ def static_urls(html: str) -> list[str]:
 
 
 def user_create(stack: Stack) -> tuple[str, str]:
-    """A new superuser, made with manage.py in a web container: (name, password)."""
-    username, password = f"user-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    """A new superuser, made with manage.py in a web container, as the README
+    shows: (email address, password)."""
+    email, password = f"user-{uuid.uuid4().hex[:8]}@example.com", uuid.uuid4().hex
     stack.manage(
         "createsuperuser",
         "--noinput",
-        "--email",
-        "e2e@example.com",
-        environment={"DJANGO_SUPERUSER_USERNAME": username, "DJANGO_SUPERUSER_PASSWORD": password},
+        environment={"DJANGO_SUPERUSER_EMAIL": email, "DJANGO_SUPERUSER_PASSWORD": password},
     )
-    return username, password
+    return email, password
 
 
-def log_in(stack: Stack, browser, username: str, password: str) -> requests.Response:
+def log_in(stack: Stack, browser, email: str, password: str) -> requests.Response:
+    """The admin's sign-in form (its field is `username`; the account's name
+    is its email address)."""
     return browser.post(
         stack.url("/admin/login/?next=/admin/"),
-        data=csrf_form(stack, browser) | {"username": username, "password": password},
+        data=csrf_form(stack, browser) | {"username": email, "password": password},
         headers={"Origin": stack.origin},
     )
 
@@ -339,6 +340,27 @@ def log_out(stack: Stack, browser, **options) -> requests.Response:
         headers={"Origin": stack.origin},
         **options,
     )
+
+
+# --- Mail, as the stack's mail catcher received it --------------------------------
+
+
+def mail_received(to: str, *, timeout: float = 30, count: int = 1) -> list[dict]:
+    """The messages MailDev (the `mail` service) holds for `to`, oldest first,
+    waiting up to `timeout` for `count` of them: the worker sends mail, so it
+    arrives a moment after the request that asked for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = requests.get(f"{os.environ['MAIL_CATCHER_URL']}/email", timeout=5).json()
+        mine = [m for m in messages if any(a["address"] == to for a in m["to"])]
+        if len(mine) >= count or time.monotonic() > deadline:
+            return mine
+        time.sleep(0.2)
+
+
+def link_in(message: dict, path_prefix: str) -> str:
+    """The path of the first link in a message's text that starts with `path_prefix`."""
+    return re.search(rf"https?://[^/\s]+({re.escape(path_prefix)}\S*)", message["text"])[1]
 
 
 # --- WebSockets -----------------------------------------------------------------

@@ -16,8 +16,11 @@ class CoreConfig(AppConfig):
 
         request_finished.connect(request_context_clear, dispatch_uid="request_context_clear")
 
+        # `check --deploy` warns when no mail is sent (apps/core/mail.py).
         # Tasks enqueued, by name, wherever they are enqueued (apps/core/metrics.py).
         from django.conf import settings
+
+        from . import mail  # noqa: F401
 
         if settings.METRICS_PORT:
             from django.tasks.signals import task_enqueued

@@ -26,3 +26,13 @@ def lockout_response(request, original_response, credentials) -> HttpResponse:
     response = render(request, "core/login_locked_out.html", {"minutes": minutes}, status=429)
     response["Retry-After"] = str(minutes * 60)
     return response
+
+
+def account_name(request, credentials: dict | None) -> str | None:
+    """The account that failures are counted against (AXES_USERNAME_CALLABLE):
+    the address as typed into either sign-in form, in lower case, as accounts
+    are found (apps/accounts/models.py), so that changing its case is not a
+    new account to guess at."""
+    fields = credentials or request.POST
+    name = fields.get("email") or fields.get("username") or fields.get("login")
+    return name.strip().lower() if isinstance(name, str) else None

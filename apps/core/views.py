@@ -8,12 +8,18 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.views.defaults import server_error as django_server_error
+from django_redis.exceptions import ConnectionInterrupted
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .checks import READINESS_CHECKS
 from .draining import is_draining
 from .metrics import readiness_check_ok
 
 logger = logging.getLogger(__name__)
+
+# What the cache (django-redis) and redis-py raise while Redis does not answer.
+RedisUnreachable = ConnectionInterrupted | RedisConnectionError | RedisTimeoutError
 
 
 def liveness(request):
@@ -85,12 +91,13 @@ def readiness(request):
 
 
 def server_error(request):
-    """Django's 500 page, except while PostgreSQL is unreachable (a restart, a
-    failover): then 503 with Retry-After, since the request was fine and will
+    """Django's 500 page, except while PostgreSQL or Redis is unreachable (a
+    restart, a failover; Redis for a view that uses the cache, such as the
+    account pages' limits on mail): then 503 with Retry-After, since the request was fine and will
     work again shortly. Database connections recover by themselves
     (CONN_HEALTH_CHECKS). Called inside Django's exception handling, so the
     exception is sys.exc_info()'s, wherever it was raised (view or middleware)."""
-    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError | RedisUnreachable):
         response = HttpResponse(
             "Temporarily unavailable: please try again in a moment.\n",
             status=503,

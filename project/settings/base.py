@@ -44,6 +44,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Users (AUTH_USER_MODEL) and the account pages (Accounts, below). Before
+    # allauth: its templates of allauth's are the ones found.
+    "apps.accounts",
+    "allauth",
+    "allauth.account",
     # Counts failed logins and locks out who makes too many (Logins, below).
     "axes",
     # Background tasks' table, in PostgreSQL (Tasks, below).
@@ -81,6 +86,8 @@ def middleware(*, behind_nginx: bool, metrics: bool) -> list[str]:
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
+        # allauth's: carries a sign-in across its steps (confirm, then sign in).
+        "allauth.account.middleware.AccountMiddleware",
         "django.middleware.clickjacking.XFrameOptionsMiddleware",
         # With metrics on (METRICS_PORT): requests, errors and latency per
         # view, by route name (never the raw path, which would make a series
@@ -110,6 +117,10 @@ TEMPLATES = [
         },
     },
 ]
+
+# The platform's user model (apps/accounts/models.py): people sign in with an
+# email address. Set before the first migration, as it must be.
+AUTH_USER_MODEL = "accounts.User"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -257,6 +268,39 @@ else:
 SESSION_ENGINE = "apps.core.sessions"
 
 # ---------------------------------------------------------------------------
+# Accounts: /accounts/ (apps/accounts), django-allauth's pages
+# https://docs.allauth.org/en/latest/account/configuration.html
+# ---------------------------------------------------------------------------
+# Sign up with an email address and a password; the address must be confirmed
+# (a link by mail) before the account can sign in. Sign in with the address.
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# Sign-up and password reset answer the same whether the address has an
+# account or not (the owner gets a mail saying so), and take the same time
+# (apps/accounts/forms.py): no page tells who has an account.
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_FORMS = {"signup": "apps.accounts.forms.SignupForm"}
+# Signing out is a POST (a form's button); a GET shows that form.
+ACCOUNT_LOGOUT_ON_GET = False
+# A confirmation link works once, for 3 days; a password reset link works
+# once (it is signed with the password it replaces), for 1 day.
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+# allauth's rate limits (in the cache, Redis) stay on, but for signing in and
+# up: they guard mail (one confirmation mail per address per 3 minutes, 5
+# reset mails per address a minute, 20 per client) and a signed-in user's
+# pages (password changes, 5 a minute). Failed sign-ins are django-axes' to
+# count (Logins, below): one lockout and one 429 page for the admin and
+# /accounts/ alike, kept in PostgreSQL, so that signing in needs no Redis.
+# Sign-ups are nginx's to limit, as every POST. While Redis is down, the pages
+# with a limit answer 503 (apps/core/views.py).
+ACCOUNT_RATE_LIMITS = {"login": False, "login_failed": False, "signup": False}
+
+# ---------------------------------------------------------------------------
 # Logins: too many wrong passwords lock out the address, or the account
 # https://django-axes.readthedocs.io/en/latest/4_configuration.html
 # ---------------------------------------------------------------------------
@@ -296,6 +340,10 @@ AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # The address ClientAddressMiddleware set, as nginx saw it; an IPv6 client's
 # whole /64 counts as one address (apps/core/logins.py).
 AXES_CLIENT_IP_CALLABLE = "apps.core.logins.client_network"
+# The account an attempt is counted against: the address typed, in lower
+# case, whether the form calls it `username` (the admin's) or `email`
+# (/accounts/login/).
+AXES_USERNAME_CALLABLE = "apps.core.logins.account_name"
 # 429 with a page that says when to try again, and Retry-After.
 AXES_LOCKOUT_CALLABLE = "apps.core.logins.lockout_response"
 # No table of every successful login: it would grow without end. Failures are
@@ -332,6 +380,11 @@ TASK_TIME_LIMIT_SECONDS = 60
 # lost), and the task it held is run again by another worker: within about
 # this long, plus one of the workers' checks (every 5 s).
 TASK_WORKER_LEASE_SECONDS = 15
+# No wait between tries is longer than this (5 minutes).
+TASK_RETRY_MAX_SECONDS = 300
+# Tasks tried more often than TASK_MAX_ATTEMPTS: mail, until the mail server
+# answers, for about a day (apps/core/mail.py).
+TASK_MAX_ATTEMPTS_BY_TASK = {"apps.core.mail.deliver": 300}
 # Finished tasks' rows (results, errors) are deleted after this long.
 TASK_RESULTS_KEEP_DAYS = 7
 # Periodic jobs: each task runs once every period (aligned to the epoch, in
@@ -351,6 +404,63 @@ TASK_SCHEDULES = {
         "every": timedelta(hours=1),
     },
 }
+
+# ---------------------------------------------------------------------------
+# Email: stored as tasks, sent by the worker (apps/core/mail.py)
+# https://docs.djangoproject.com/en/6.1/topics/email/
+# ---------------------------------------------------------------------------
+# EMAIL_URL names the mail server, without its password:
+#   smtp+tls://user@host:587   STARTTLS (most providers' submission port)
+#   smtp+ssl://user@host:465   TLS from the first byte
+#   smtp://host:1025           no TLS: a mail catcher on the same network only
+# and EMAIL_PASSWORD_FILE holds the password. Unset: the worker writes each
+# message to its log, and `check --deploy` warns that nothing is sent.
+EMAIL_URL = env.str("EMAIL_URL", default="")
+EMAIL_SCHEMES = {"smtp": {}, "smtp+tls": {"use_tls": True}, "smtp+ssl": {"use_ssl": True}}
+# Every connection to the mail server gives up after this long (and the
+# message is tried again later): a server that hangs must not hold the worker.
+EMAIL_TIMEOUT_SECONDS = 10
+
+
+def mail_transport(url: str) -> dict[str, Any]:
+    """MAILERS' "transport": what the worker sends through, from EMAIL_URL."""
+    if not url:
+        return {"BACKEND": "apps.core.mail.LogBackend"}
+    parts = urlsplit(url)
+    if parts.scheme not in EMAIL_SCHEMES or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must be {' or '.join(f'{s}://host:port' for s in EMAIL_SCHEMES)}, "
+            f"with the user before the host if the server wants one; not {parts.scheme}://..."
+        )
+    return {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": parts.hostname,
+            "port": parts.port or {"smtp": 25, "smtp+tls": 587, "smtp+ssl": 465}[parts.scheme],
+            "username": unquote(parts.username or ""),
+            "password": password_once(
+                "EMAIL_URL",
+                unquote(parts.password or ""),
+                "EMAIL_PASSWORD",
+                env.str("EMAIL_PASSWORD", default=""),
+            ),
+            "timeout": EMAIL_TIMEOUT_SECONDS,
+            **EMAIL_SCHEMES[parts.scheme],
+        },
+    }
+
+
+MAILERS = {
+    # What every sender uses: the message becomes a task, in the caller's
+    # transaction.
+    "default": {"BACKEND": "apps.core.mail.TaskBackend"},
+    # What the worker sends that task through.
+    "transport": mail_transport(EMAIL_URL),
+}
+# The sender of every message (production.py requires one when mail is sent),
+# and of error reports.
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="webmaster@localhost")
+SERVER_EMAIL = env.str("SERVER_EMAIL", default="") or DEFAULT_FROM_EMAIL
 
 # ---------------------------------------------------------------------------
 # WebSockets (apps/core/consumers.py)

@@ -7,7 +7,15 @@ missing one stops start-up with ImproperlyConfigured naming the variable.
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, METRICS_PORT, REDIS_PASSWORD, REDIS_URL, env, middleware
+from .base import (
+    DATABASES,
+    EMAIL_URL,
+    METRICS_PORT,
+    REDIS_PASSWORD,
+    REDIS_URL,
+    env,
+    middleware,
+)
 
 DEBUG = False
 
@@ -40,6 +48,14 @@ database = DATABASES["default"]
 if database["ENGINE"] != "django.db.backends.sqlite3" and not database["PASSWORD"]:
     raise ImproperlyConfigured(
         "Set DATABASE_PASSWORD_FILE to a file holding the password of DATABASE_URL's user."
+    )
+
+# Mail that really leaves needs a sender of this site's own: Django's default,
+# webmaster@localhost, is refused by most servers, or lands in spam.
+if EMAIL_URL and not env.str("DEFAULT_FROM_EMAIL", default=""):
+    raise ImproperlyConfigured(
+        "EMAIL_URL is set: set DEFAULT_FROM_EMAIL too, the address mail is sent from "
+        "(for example Example <noreply@example.com>)."
     )
 
 # ---------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def sentry_events():
 def test_an_error_is_reported_with_its_request_id_release_and_no_personal_data(
     client, django_user_model, sentry_events
 ):
-    user = django_user_model.objects.create_user("alice", "alice@example.com", "a-password")
+    user = django_user_model.objects.create_user("alice@example.com", "a-password")
     client.force_login(user)
     client.raise_request_exception = False
     response = client.get(

@@ -18,6 +18,9 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "example.com",
     "REDIS_URL": "redis://redis:6379",
     "REDIS_PASSWORD": "a-redis-password-only-for-this-test",
+    "EMAIL_URL": "smtp+tls://mailer@mail.example.com",
+    "EMAIL_PASSWORD": "a-mail-password-only-for-this-test",
+    "DEFAULT_FROM_EMAIL": "Example <noreply@example.com>",
 }
 
 
@@ -87,6 +90,79 @@ def test_deploy_checks_fail_with_https_off():
     result = manage("check", "--deploy", "--fail-level", "WARNING", DJANGO_HTTPS="off")
     assert result.returncode != 0
     assert "SECURE_SSL_REDIRECT" in result.stderr
+
+
+# --- Mail: one variable chooses the transport -------------------------------------
+
+MAIL_REPORT = (
+    "import json; from django.conf import settings; "
+    "print(json.dumps([settings.MAILERS, settings.DEFAULT_FROM_EMAIL, settings.SERVER_EMAIL]))"
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (
+            "smtp+tls://mailer@mail.example.com",
+            {"host": "mail.example.com", "port": 587, "username": "mailer", "use_tls": True},
+        ),
+        (
+            "smtp+ssl://mailer@mail.example.com:2465",
+            {"host": "mail.example.com", "port": 2465, "username": "mailer", "use_ssl": True},
+        ),
+        ("smtp://mail:1025", {"host": "mail", "port": 1025, "username": ""}),
+    ],
+)
+def test_email_url_chooses_the_transport_with_a_timeout(url, expected):
+    result = run_django(MAIL_REPORT, EMAIL_URL=url)
+    assert result.returncode == 0, result.stderr
+    mailers, sender, server_sender = json.loads(result.stdout)
+    # Every sender stores the message as a task; the worker sends it through
+    # the transport.
+    assert mailers["default"] == {"BACKEND": "apps.core.mail.TaskBackend"}
+    transport = mailers["transport"]
+    assert transport["BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    options = transport["OPTIONS"]
+    assert {name: options[name] for name in expected} == expected
+    assert options["password"] == "a-mail-password-only-for-this-test"
+    assert options["timeout"] == 10
+    assert (sender, server_sender) == ("Example <noreply@example.com>",) * 2
+
+
+def test_email_password_from_a_file_and_never_in_the_url_too(tmp_path):
+    password_file = tmp_path / "password"
+    password_file.write_text("from-a-file\n")
+    result = run_django(MAIL_REPORT, EMAIL_PASSWORD=None, EMAIL_PASSWORD_FILE=str(password_file))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["transport"]["OPTIONS"]["password"] == "from-a-file"
+
+    result = run_django("", EMAIL_URL="smtp+tls://mailer:in-the-url@mail.example.com")
+    assert result.returncode != 0
+    assert "EMAIL_URL holds a password and EMAIL_PASSWORD" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["smtps://mail.example.com", "mail.example.com:587", "smtp+tls://"])
+def test_email_url_that_names_no_known_transport_is_refused(url):
+    result = run_django("", EMAIL_URL=url)
+    assert result.returncode != 0
+    assert "EMAIL_URL must be smtp://host:port or smtp+tls://host:port" in result.stderr
+
+
+def test_production_refuses_to_send_mail_without_a_sender_of_its_own():
+    result = run_django("", DEFAULT_FROM_EMAIL=None)
+    assert result.returncode != 0
+    assert "set DEFAULT_FROM_EMAIL too" in result.stderr.splitlines()[-1]
+
+
+def test_without_a_transport_mail_goes_to_the_log_and_check_deploy_says_so():
+    # `docker compose up` with no .env: starts, and sends nothing.
+    result = run_django(MAIL_REPORT, EMAIL_URL=None, EMAIL_PASSWORD=None, DEFAULT_FROM_EMAIL=None)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["transport"] == {"BACKEND": "apps.core.mail.LogBackend"}
+    result = manage("check", "--deploy", DJANGO_HTTPS="on", EMAIL_URL=None, DEFAULT_FROM_EMAIL=None)
+    assert result.returncode == 0, result.stderr
+    assert "(core.W001) No mail is sent: EMAIL_URL is not set" in result.stderr
 
 
 # --- Uploads: where they are kept, and how big they may be ---------------------

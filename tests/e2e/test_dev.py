@@ -104,7 +104,12 @@ def wait_until(predicate, *, timeout: float, what: str) -> float:
 def dev_stack(stack):
     folder = project_copy()
     owner = folder.stat()
-    env = {**os.environ, "DEV_USER": f"{owner.st_uid}:{owner.st_gid}", "HTTP_PORT": "127.0.0.1:0"}
+    env = {
+        **os.environ,
+        "DEV_USER": f"{owner.st_uid}:{owner.st_gid}",
+        "HTTP_PORT": "127.0.0.1:0",
+        "MAIL_PORT": "127.0.0.1:0",
+    }
     project = f"{folder.name}-dev"
     log = (folder / "make-dev.log").open("w")
     dev = subprocess.Popen(
@@ -136,7 +141,8 @@ def dev_stack(stack):
         if network is not None:
             network.disconnect(socket.gethostname(), force=True)
         subprocess.run(
-            ["docker", "compose", "--project-name", project, "--file", "docker-compose.yml",
+            ["docker", "compose", "--project-name", project, "--profile", "mail-catcher",
+             "--file", "docker-compose.yml",
              "--file", "docker-compose.dev.yml", "down", "--volumes", "--rmi", "local",
              "--timeout", "5"],
             cwd=folder, env=env, capture_output=True, timeout=120,

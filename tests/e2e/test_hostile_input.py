@@ -72,7 +72,7 @@ def test_same_site_form_through_nginx_works(stack):
     response = browser.post(stack.url("/admin/login/"), data=form, headers={"Origin": stack.origin})
     # Past the CSRF check: the form itself answers, with its own error.
     assert response.status_code == 200
-    assert "Please enter the correct username and password" in response.text
+    assert "Please enter the correct email address and password" in response.text
 
 
 def test_forged_forwarded_headers_are_replaced_by_nginx(stack):

@@ -4,12 +4,12 @@ address, or at one account, and logging in is refused with 429 for a while
 
 import pytest
 
-from tests.stack import is_logged_in, log_in, user_create
+from tests.stack import csrf_form, is_logged_in, log_in, user_create
 
 pytestmark = pytest.mark.e2e
 
 FAILURE_LIMIT = 10  # AXES_FAILURE_LIMIT
-WRONG_PASSWORD_FORM = "Please enter the correct username and password"
+WRONG_PASSWORD_FORM = "Please enter the correct email address and password"
 
 # A login from another container on nginx's network (an asgi one): another
 # client address, as nginx and so Django see it. Its image has no requests:
@@ -102,3 +102,25 @@ def test_wrong_passwords_at_one_account_from_many_addresses_lock_that_account_al
     assert log_in(stack, browser, *other_account).status_code == 200
     assert is_logged_in(stack, browser)
     assert log_in_elsewhere(stack, *other_account) == "302 False"
+
+
+def test_wrong_passwords_at_the_accounts_sign_in_lock_out_as_the_admins_do(stack):
+    browser = stack.browser()
+
+    def sign_in(email: str, password: str):
+        return browser.post(
+            stack.url("/accounts/login/"),
+            data=csrf_form(stack, browser, "/accounts/login/")
+            | {"login": email, "password": password},
+            headers={"Origin": stack.origin},
+            allow_redirects=False,
+        )
+
+    answers = [sign_in(f"nobody-{n}@example.com", "wrong") for n in range(FAILURE_LIMIT)]
+    assert [answer.status_code for answer in answers] == [200] * (FAILURE_LIMIT - 1) + [429]
+    assert "The email address and/or password you specified are not correct." in answers[0].text
+    locked = answers[-1]
+    assert "Too many failed logins" in locked.text
+    assert locked.headers["Retry-After"] == "900"
+    # The admin's sign-in is the same lockout: the address is locked there too.
+    assert log_in(stack, browser, "nobody@example.com", "wrong").status_code == 429

@@ -11,9 +11,11 @@ What it guarantees, and how:
   it. A worker silent for TASK_WORKER_LEASE_SECONDS is dead (SIGKILL, out of
   memory, a lost node), and any worker then puts the task it held back to
   READY: it runs again, on any worker. So tasks must be safe to repeat.
-  A task whose worker dies TASK_MAX_ATTEMPTS times is kept as failed.
+  A task whose worker dies TASK_MAX_ATTEMPTS times (or its own number, in
+  TASK_MAX_ATTEMPTS_BY_TASK) is kept as failed.
 - **Retries.** A task that raises is put back with run_after set
-  TASK_RETRY_BASE_SECONDS * 2**(attempt - 1) later; its last allowed attempt
+  TASK_RETRY_BASE_SECONDS * 2**(attempt - 1) later (at most
+  TASK_RETRY_MAX_SECONDS); its last allowed attempt
   failing keeps it FAILED, with its error and traceback (the admin's "Task
   results"). An attempt longer than TASK_TIME_LIMIT_SECONDS is interrupted
   (SIGALRM) and fails.
@@ -97,8 +99,16 @@ class TaskTimeLimitExceeded(Exception):
 
 
 def retry_delay(attempt: int) -> timedelta:
-    """How long after failed attempt number `attempt` (1, 2, ...) the next one runs."""
-    return timedelta(seconds=settings.TASK_RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+    """How long after failed attempt number `attempt` (1, 2, ...) the next one
+    runs: doubling each time, up to TASK_RETRY_MAX_SECONDS."""
+    doubled = settings.TASK_RETRY_BASE_SECONDS * 2 ** min(attempt - 1, 30)
+    return timedelta(seconds=min(doubled, settings.TASK_RETRY_MAX_SECONDS))
+
+
+def max_attempts(name: str) -> int:
+    """How many times the task may be tried (TASK_MAX_ATTEMPTS_BY_TASK, or
+    TASK_MAX_ATTEMPTS)."""
+    return settings.TASK_MAX_ATTEMPTS_BY_TASK.get(name, settings.TASK_MAX_ATTEMPTS)
 
 
 class Worker:
@@ -265,7 +275,7 @@ class Worker:
             "exception_class_path": f"{type(error).__module__}.{type(error).__qualname__}",
             "traceback": "".join(traceback.format_exception(error)),
         }
-        if attempt < settings.TASK_MAX_ATTEMPTS:
+        if attempt < max_attempts(name):
             delay = retry_delay(attempt)
             if self._finish(
                 row,
@@ -279,7 +289,7 @@ class Worker:
                     "task %s failed (attempt %d of %d); trying again in %s s",
                     name,
                     attempt,
-                    settings.TASK_MAX_ATTEMPTS,
+                    max_attempts(name),
                     delay.total_seconds(),
                     exc_info=error,
                 )
@@ -316,7 +326,7 @@ class Worker:
                 if row.worker_ids and row.worker_ids[-1] in alive:
                     continue
                 name = row.task_name
-                if len(row.worker_ids) >= settings.TASK_MAX_ATTEMPTS:
+                if len(row.worker_ids) >= max_attempts(name):
                     row.status = TaskResultStatus.FAILED
                     row.finished_at = timezone.now()
                     row.exception_class_path = "apps.core.tasks.worker.WorkerLost"

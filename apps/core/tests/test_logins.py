@@ -40,9 +40,10 @@ def log_in(client, username: str, password: str, *, address: str):
 
 @pytest.fixture
 def accounts(django_user_model):
-    def create(username):
-        django_user_model.objects.create_superuser(username, password="right-password")
-        return username
+    def create(name):
+        email = f"{name}@example.com"
+        django_user_model.objects.create_superuser(email, password="right-password")
+        return email
 
     return create
 

@@ -479,7 +479,7 @@ def check_through_nginx(stack, pod):
         form,
         {"Origin": f"http://{HOST}", "Referer": f"{base}/admin/login/"},
     )
-    if status != 200 or "correct username and password" not in body:
+    if status != 200 or "correct email address and password" not in body:
         raise RuntimeError(f"POST /admin/login/ through {pod}: {status}\n{body[:500]}")
     log(
         f"{pod}: POST /admin/login/ (wrong password) -> {status}, the form again: "
