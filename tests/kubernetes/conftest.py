@@ -17,7 +17,8 @@ import yaml
 BASE_DIR = Path(__file__).resolve().parents[2]
 KUBERNETES_DIR = BASE_DIR / "deploy" / "kubernetes"
 OVERLAYS = ("local", "production")
-PRODUCTION_SECRETS = ("django_secret_key", "postgres_password", "redis_password")
+# The files the production overlay's Secrets are made of (its kustomization.yaml).
+PRODUCTION_SECRETS = ("django_secret_key", "postgres_password", "redis_password", "email_password")
 # The project's name, which the images, the namespace and a few objects carry:
 # the label the base kustomization gives its objects, where `make rename`
 # (deploy/rename.py) reads it too.

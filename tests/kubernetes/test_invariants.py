@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from apps.core.middleware import PROBES
+from project.settings.base import mail_transport
 from tests.project_files import compose_file
 from tests.test_ports import port_of
 
@@ -435,21 +436,55 @@ def network_policies_of(docs, labels: dict) -> list[dict]:
     ]
 
 
+# The mail server's submission ports: STARTTLS (smtp+tls://) and TLS
+# (smtp+ssl://), EMAIL_URL's defaults (project/settings/base.py).
+MAIL_PORTS = {587, 465}
+
+
+def egress_ports(docs, workload: str) -> set[int] | None:
+    """The ports the NetworkPolicies selecting a workload's pods let them
+    reach ("Deployment/web"), or None for every port (a rule naming none)."""
+    kind, name = workload.split("/")
+    labels = pod_template(by_name(docs, kind, name))["metadata"].get("labels", {})
+    rules = [
+        rule for policy in network_policies_of(docs, labels) for rule in policy.get("egress", [])
+    ]
+    if not all(rule.get("ports") for rule in rules):
+        return None
+    return {entry["port"] for rule in rules for entry in rule["ports"]}
+
+
 def test_the_worker_reaches_its_data_and_takes_only_the_metrics_scrape(docs):
-    """Out: PostgreSQL, Redis and DNS, nothing else. In: nothing but another
-    namespace's pods (Prometheus's, components/monitoring) on the metrics port."""
+    """Out: PostgreSQL, Redis and DNS, and the mail server's submission ports
+    where it has a mail server to send to (EMAIL_URL: the production
+    overlay's), nothing else. In: nothing but another namespace's pods
+    (Prometheus's, components/monitoring) on the metrics port."""
     worker = by_name(docs, "Deployment", "worker")
     policies = network_policies_of(docs, pod_template(worker)["metadata"]["labels"])
     (container,) = containers(worker, init=False)
     metrics = {port["containerPort"] for port in container["ports"] if port["name"] == "metrics"}
-    egress = [rule for policy in policies for rule in policy.get("egress", [])]
-    assert all(rule.get("ports") for rule in egress), egress
-    assert {entry["port"] for rule in egress for entry in rule["ports"]} == {53, 5432, 6379}
+    sends_mail = bool(container_environment(docs, container).get("EMAIL_URL"))
+    assert egress_ports(docs, "Deployment/worker") == {53, 5432, 6379} | (
+        MAIL_PORTS if sends_mail else set()
+    )
     for policy in policies:
         for rule in policy.get("ingress", []):
             assert rule.get("from") and rule.get("ports"), rule
             assert all("namespaceSelector" in peer for peer in rule["from"]), rule
             assert {entry["port"] for entry in rule["ports"]} <= metrics, rule
+
+
+def test_only_the_worker_reaches_the_mail_server(docs):
+    """The worker sends the mail; web and asgi store it as tasks in
+    PostgreSQL. No other pod may reach a mail server's port, whatever
+    policy selects it (one for every pod, or one with a rule for every port)."""
+    for doc in workloads(docs):
+        workload = f"{doc['kind']}/{doc['metadata']['name']}"
+        if workload == "Deployment/worker":
+            continue
+        ports = egress_ports(docs, workload)
+        assert ports is not None, f"{workload}: a NetworkPolicy lets it reach every port"
+        assert not ports & MAIL_PORTS, (workload, ports)
 
 
 def test_every_deployment_of_ours_has_a_disruption_budget(docs):
@@ -524,6 +559,11 @@ DJANGO_WORKLOADS = ("web", "asgi", "worker", "migrate")
 # The secrets every one of them reads, each from a file: what Compose's
 # secrets service and make-secrets.sh make (deploy/generate_secrets.py).
 SECRET_FILES = {"DJANGO_SECRET_KEY_FILE", "DATABASE_PASSWORD_FILE", "REDIS_PASSWORD_FILE"}
+# The secrets a deployment may give, each to the one workload that reads it:
+# the mail server's password, to the worker, which alone sends. Compose gives
+# it only through .env (env_file: a file these tests do not read), the
+# production overlay from a Secret of its own, the local overlay not at all.
+OPTIONAL_SECRET_FILES = {"EMAIL_PASSWORD_FILE": "worker"}
 # Each server's URL, and the variable naming the file with its password.
 PASSWORD_FILE_OF = {"DATABASE_URL": "DATABASE_PASSWORD_FILE", "REDIS_URL": "REDIS_PASSWORD_FILE"}
 COMPOSE_FILES = ["docker-compose.yml", "docker-compose.dev.yml", "bench/compose.yml"]
@@ -647,21 +687,70 @@ def test_every_file_variable_names_a_key_of_a_mounted_secret(docs):
 def test_compose_and_kubernetes_pass_the_same_secrets(rendered, overlay):
     """The same variables naming the same files, in each of Django's
     containers (init containers too): one contract, so the same settings read
-    both. The local overlay's servers have Compose's names: the same URLs too."""
+    both. The local overlay's servers have Compose's names: the same URLs too.
+    An optional secret may be given to the workload that reads it, and to no
+    other, by either."""
     docs = rendered[overlay]
     for name in DJANGO_WORKLOADS:
+        optional = {n for n, reader in OPTIONAL_SECRET_FILES.items() if reader == name}
         compose = compose_environment(COMPOSE_SERVICES[name])
-        assert {n for n in compose if n.endswith("_FILE")} == SECRET_FILES, name
+        assert {n for n in compose if n.endswith("_FILE")} - optional == SECRET_FILES, name
         doc = by_name(docs, "Job" if name == "migrate" else "Deployment", name)
         for container in containers(doc):
             variables = container_environment(docs, container)
-            assert {n: v for n, v in variables.items() if n.endswith("_FILE")} == {
+            files = {n: v for n, v in variables.items() if n.endswith("_FILE")}
+            assert {n: v for n, v in files.items() if n not in optional} == {
                 n: compose[n] for n in SECRET_FILES
             }, (name, container["name"])
             for url in PASSWORD_FILE_OF:
                 assert variables[url], (name, url)
                 if overlay == "local":
                     assert variables[url] == compose[url], (name, url)
+
+
+def test_the_production_worker_reads_the_mail_settings(rendered):
+    """The production overlay sends mail: EMAIL_URL (TLS, on a port the
+    worker's NetworkPolicies open) and DEFAULT_FROM_EMAIL are settings of the
+    ConfigMap, for the operator to fill in; the password is EMAIL_PASSWORD_FILE,
+    a key of a Secret that the worker's container alone has and mounts. The
+    local overlay sends none (the worker logs each message)."""
+    docs = rendered["production"]
+    (settings,) = (
+        doc
+        for doc in docs
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"].startswith("django-settings-")
+    )
+    assert settings["data"].get("DEFAULT_FROM_EMAIL"), settings["data"]
+    url = settings["data"].get("EMAIL_URL", "")
+    assert urlsplit(url).scheme in ("smtp+tls", "smtp+ssl"), url
+    worker = by_name(docs, "Deployment", "worker")
+    (container,) = containers(worker, init=False)
+    # From the ConfigMap, not set over it in the Deployment.
+    assert {"EMAIL_URL", "DEFAULT_FROM_EMAIL"}.isdisjoint(v["name"] for v in container["env"])
+    variables = container_environment(docs, container)
+    assert (variables["EMAIL_URL"], variables["DEFAULT_FROM_EMAIL"]) == (
+        url,
+        settings["data"]["DEFAULT_FROM_EMAIL"],
+    )
+    # The port the worker will connect to, EMAIL_URL's or its scheme's.
+    port = mail_transport(url)["OPTIONS"]["port"]
+    assert port in MAIL_PORTS & (egress_ports(docs, "Deployment/worker") or set()), (url, port)
+    secret, _ = secret_file(docs, worker, container, variables["EMAIL_PASSWORD_FILE"])
+    # Nothing else has the password: no other container (web's, asgi's, the
+    # migrations', the worker's init container) names it or mounts its Secret.
+    for doc in workloads(docs):
+        for other in containers(doc):
+            if other is container:
+                continue
+            assert "EMAIL_PASSWORD_FILE" not in container_environment(docs, other), other["name"]
+            volumes = {v["name"]: v for v in pod_template(doc)["spec"].get("volumes", [])}
+            for mount in other.get("volumeMounts", []):
+                source = volumes[mount["name"]].get("secret", {})
+                assert source.get("secretName") != secret, (doc["metadata"]["name"], other["name"])
+    local = by_name(rendered["local"], "Deployment", "worker")
+    (container,) = containers(local, init=False)
+    variables = container_environment(rendered["local"], container)
+    assert not variables.get("EMAIL_URL") and "EMAIL_PASSWORD_FILE" not in variables
 
 
 def test_the_in_cluster_servers_read_the_passwords_django_reads(rendered):
