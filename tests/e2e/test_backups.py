@@ -74,7 +74,7 @@ def test_a_backup_restores_every_row_after_the_database_is_lost(stack, tmp_path)
 
     try:
         database_destroy(stack)
-        assert not table_exists("auth_user"), "the database was not destroyed"
+        assert not table_exists("accounts_user"), "the database was not destroyed"
 
         output = script_run(stack, "deploy/restore.sh", str(dump))
         assert "restore: done" in output
@@ -82,10 +82,10 @@ def test_a_backup_restores_every_row_after_the_database_is_lost(stack, tmp_path)
         stack.wait_ready(timeout=90)
 
     # Every user is back, and can log in through the site.
-    for username, password in users:
+    for email, password in users:
         browser = stack.browser()
-        log_in(stack, browser, username, password)
-        assert is_logged_in(stack, browser), username
+        log_in(stack, browser, email, password)
+        assert is_logged_in(stack, browser), email
 
 
 def test_restore_refuses_a_missing_file_and_changes_nothing(stack, tmp_path):
@@ -98,4 +98,4 @@ def test_restore_refuses_a_missing_file_and_changes_nothing(stack, tmp_path):
     )
     assert result.returncode == 2
     assert "missing or empty" in result.stderr
-    assert table_exists("auth_user")
+    assert table_exists("accounts_user")

@@ -17,8 +17,9 @@ from apps.accounts.models import User
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct horse battery staple"
-# Addresses of this run's own: allauth's limits on mail (one confirmation per
-# address per 3 minutes) live in the cache, the real Redis, which outlives a run.
+# Addresses of this run's own, and each test's own: allauth's limits on mail
+# (one confirmation per address per 3 minutes) live in the cache, the real
+# Redis, which outlives a test and a run.
 DOMAIN = f"{uuid.uuid4().hex[:12]}.example.com"
 
 
@@ -147,12 +148,12 @@ class CountingHasher(MD5PasswordHasher):
 def test_sign_up_for_an_existing_address_hashes_the_password_as_a_new_one_does(client):
     # Hashing is the slowest part of a sign-up (on purpose): an answer that
     # skipped it would come sooner, and the time would tell.
-    User.objects.create_user(f"taken@{DOMAIN}", PASSWORD)
+    User.objects.create_user(f"hash-taken@{DOMAIN}", PASSWORD)
     CountingHasher.hashed = 0
-    sign_up(client, f"fresh@{DOMAIN}")
+    sign_up(client, f"hash-fresh@{DOMAIN}")
     new = CountingHasher.hashed
     CountingHasher.hashed = 0
-    sign_up(client, f"taken@{DOMAIN}")
+    sign_up(client, f"hash-taken@{DOMAIN}")
     assert CountingHasher.hashed == new >= 1
 
 
