@@ -88,6 +88,10 @@ class ClientBudgets:
     def __contains__(self, client: str | None) -> bool:
         return client in self._held
 
+    def __len__(self) -> int:
+        """How many clients hold a budget here."""
+        return len(self._held)
+
     def give_back(self, client: str | None) -> None:
         """A socket of the client's has closed."""
         bucket, sockets = self._held[client]
@@ -160,6 +164,22 @@ class JsonConsumer(AsyncWebsocketConsumer):
             self.metrics.closed(message.get("code"))
             self.metrics = None
         await super().websocket_disconnect(message)
+
+    async def dispatch(self, message):
+        try:
+            await super().dispatch(message)
+        except BaseException:
+            # A handler that raised ends the consumer (Daphne closes the
+            # socket with 1011 and logs the error), and no websocket.disconnect
+            # will reach it: give back now what the socket held, or the
+            # client's budget and the open-sockets gauge would keep it for
+            # good. (StopConsumer, the usual end, comes after both are given
+            # back: giving back twice does nothing.)
+            self.give_back_budget()
+            if self.metrics:
+                self.metrics.closed(1011)
+                self.metrics = None
+            raise
 
     def give_back_budget(self) -> None:
         """Once, whichever way the socket ends (never taken if it was refused)."""

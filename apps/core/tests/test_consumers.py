@@ -16,7 +16,21 @@ from project.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# How long a reply may take: channels' default, 1 s, is short for a loaded
+# two-core machine; a reply that comes does so in milliseconds.
+REPLY_TIMEOUT = 5
+
 ALLOWED_ORIGIN = (b"origin", b"http://localhost:8000")
+
+
+@pytest.fixture(autouse=True)
+def no_budget_left_behind():
+    """Each test disconnects every socket it opened, as Daphne tells a
+    consumer even of a close the server made: no client's budget outlives
+    its test, where a later test's exact counts would meet it."""
+    assert len(client_budgets) == 0
+    yield
+    assert len(client_budgets) == 0, "a test left a client's budget behind"
 
 
 async def connected(
@@ -34,7 +48,7 @@ async def connected(
 async def test_ping_comes_back_through_the_channel_layer():
     client = await connected()
     await client.send_to(text_data=json.dumps({"ping": {"n": 1}}))
-    assert json.loads(await client.receive_from()) == {"pong": {"n": 1}}
+    assert json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) == {"pong": {"n": 1}}
     await client.disconnect()
 
 
@@ -52,18 +66,19 @@ async def test_ping_comes_back_through_the_channel_layer():
 async def test_bad_frames_get_an_error_and_the_socket_stays_open(frame, error):
     client = await connected()
     await client.send_to(text_data=frame)
-    reply = json.loads(await client.receive_from())
+    reply = json.loads(await client.receive_from(timeout=REPLY_TIMEOUT))
     assert reply == ({"error": error} if error else {"pong": json.loads(frame)["ping"]})
 
     await client.send_to(text_data=json.dumps({"ping": "still here"}))
-    assert json.loads(await client.receive_from()) == {"pong": "still here"}
+    assert json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) == {"pong": "still here"}
     await client.disconnect()
 
 
 async def test_binary_frames_get_an_error():
     client = await connected()
     await client.send_to(bytes_data=b"\x00\x01")
-    assert json.loads(await client.receive_from()) == {"error": "Send text frames, not binary."}
+    reply = json.loads(await client.receive_from(timeout=REPLY_TIMEOUT))
+    assert reply == {"error": "Send text frames, not binary."}
     await client.disconnect()
 
 
@@ -74,7 +89,7 @@ async def test_messages_past_the_burst_are_refused(settings):
     client = await connected()
     for i in range(5):
         await client.send_to(text_data=json.dumps({"ping": i}))
-    replies = [json.loads(await client.receive_from()) for _ in range(5)]
+    replies = [json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) for _ in range(5)]
 
     answered = sorted(reply["pong"] for reply in replies if "pong" in reply)
     refused = [reply for reply in replies if "pong" not in reply]
@@ -87,7 +102,7 @@ async def pongs(client: WebsocketCommunicator, count: int) -> int:
     """Send `count` pings; how many were answered rather than refused."""
     for i in range(count):
         await client.send_to(text_data=json.dumps({"ping": i}))
-    replies = [json.loads(await client.receive_from()) for _ in range(count)]
+    replies = [json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) for _ in range(count)]
     return sum("pong" in reply for reply in replies)
 
 
@@ -130,10 +145,11 @@ async def test_a_client_s_budget_is_dropped_with_its_last_socket(settings):
 async def test_oversized_frame_closes_the_socket():
     client = await connected()
     await client.send_to(text_data="x" * (JsonConsumer.max_frame_chars + 1))
-    assert await client.receive_output() == {
+    assert await client.receive_output(timeout=REPLY_TIMEOUT) == {
         "type": "websocket.close",
         "code": CLOSE_MESSAGE_TOO_BIG,
     }
+    await client.disconnect(code=CLOSE_MESSAGE_TOO_BIG)
 
 
 @pytest.mark.parametrize(
@@ -163,6 +179,7 @@ async def test_the_drain_closes_open_sockets_with_service_restart():
         "type": "websocket.close",
         "code": CLOSE_SERVICE_RESTART,
     }
+    await client.disconnect(code=CLOSE_SERVICE_RESTART)
 
 
 async def test_idle_socket_outlives_redis_pys_read_timeout():
@@ -181,3 +198,25 @@ async def test_idle_socket_outlives_redis_pys_read_timeout():
 )
 def test_json_depth(value, depth):
     assert json_depth(value) == depth
+
+
+class Failing(JsonConsumer):
+    async def connect(self):
+        await self.accept()
+
+    async def receive_json(self, content, **kwargs):
+        raise RuntimeError("the consumer failed")
+
+
+async def test_a_consumer_that_raises_gives_back_its_clients_budget():
+    # No websocket.disconnect reaches a consumer that died of an error: what
+    # its socket held is given back as it dies (the autouse fixture checks).
+    communicator = WebsocketCommunicator(Failing.as_asgi(), "/ws/failing/")
+    communicator.scope["client"] = ["192.0.2.7", 40000]
+    accepted, _ = await communicator.connect()
+    assert accepted
+    assert "192.0.2.7" in client_budgets
+    await communicator.send_to(text_data=json.dumps({"any": "thing"}))
+    with pytest.raises(RuntimeError, match="the consumer failed"):
+        await communicator.receive_from(timeout=REPLY_TIMEOUT)
+    assert "192.0.2.7" not in client_budgets

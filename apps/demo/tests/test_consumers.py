@@ -21,6 +21,10 @@ from project.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# How long a reply may take: channels' default, 1 s, is short for a loaded
+# two-core machine; a reply that comes does so in milliseconds.
+REPLY_TIMEOUT = 5
+
 ALLOWED_ORIGIN = (b"origin", b"http://localhost:8000")
 
 
@@ -45,8 +49,8 @@ async def test_message_reaches_everyone_in_the_room():
 
     await alice.send_to(text_data=json.dumps({"message": "hello"}))
 
-    assert json.loads(await alice.receive_from()) == {"message": "hello"}
-    assert json.loads(await bob.receive_from()) == {"message": "hello"}
+    assert json.loads(await alice.receive_from(timeout=REPLY_TIMEOUT)) == {"message": "hello"}
+    assert json.loads(await bob.receive_from(timeout=REPLY_TIMEOUT)) == {"message": "hello"}
     assert await outsider.receive_nothing()
     for communicator in (alice, bob, outsider):
         await communicator.disconnect()
@@ -68,10 +72,10 @@ async def test_message_reaches_everyone_in_the_room():
 async def test_bad_messages_get_an_error_and_the_socket_stays_open(frame, error):
     client = await connected(room_path())
     await client.send_to(text_data=frame)
-    assert json.loads(await client.receive_from()) == {"error": error}
+    assert json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) == {"error": error}
 
     await client.send_to(text_data=json.dumps({"message": "still here"}))
-    assert json.loads(await client.receive_from()) == {"message": "still here"}
+    assert json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) == {"message": "still here"}
     await client.disconnect()
 
 
@@ -133,5 +137,6 @@ async def test_the_uploads_socket_takes_no_messages():
     cookie, _ = await visitor_uploads(b"mine")
     page = await connected("/ws/uploads/", cookie=cookie)
     await page.send_to(text_data=json.dumps({"group": "upload_0123456789abcdef"}))
-    assert json.loads(await page.receive_from()) == {"error": "This endpoint takes no messages."}
+    reply = json.loads(await page.receive_from(timeout=REPLY_TIMEOUT))
+    assert reply == {"error": "This endpoint takes no messages."}
     await page.disconnect()
