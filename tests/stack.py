@@ -24,8 +24,16 @@ import psycopg
 import pytest
 import requests
 import websockets
-from requests.adapters import HTTPAdapter
-from urllib3.util import Retry
+
+
+class Browser(requests.Session):
+    """requests' Session, with a timeout on every request unless one is given:
+    requests waits for ever by default, and a server that never answers
+    must fail a test, not hang it."""
+
+    def request(self, *args, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return super().request(*args, **kwargs)
 
 
 class Stack:
@@ -40,7 +48,7 @@ class Stack:
 
     def browser(self) -> requests.Session:
         """A new visitor: a cookie jar, and the Host header of the origin."""
-        session = requests.Session()
+        session = Browser()
         session.headers["Host"] = self.host
         return session
 
@@ -60,15 +68,26 @@ class Stack:
         """A WebSocket through nginx, as the site's own page would open it."""
         return websockets.connect(self.ws_url(path), **self.ws_connect_args(), **options)
 
-    def containers(self, service: str) -> list:
+    def containers(self, service: str, *, exited: bool = False) -> list:
+        """The service's running containers; with `exited`, those that have
+        stopped too (the one-shot services, secrets and migrate, exit once
+        done)."""
         return self.docker.containers.list(
+            all=exited,
             filters={
                 "label": [
                     f"com.docker.compose.project={self.project}",
                     f"com.docker.compose.service={service}",
                 ]
-            }
+            },
         )
+
+    def each(self, service: str, *, exited: bool = False) -> list:
+        """containers(), for a check of every one of them: one at least, or
+        the check would pass on none."""
+        found = self.containers(service, exited=exited)
+        assert found, f"the stack has no {service} container"
+        return found
 
     def address_of(self, container, *, network: str = "back") -> str:
         """The container's address on one of the stack's networks (docker-compose.yml):
@@ -156,43 +175,107 @@ def stack() -> Stack:
     return stack
 
 
+# What every end-to-end test leaves as it found it, so that each runs alone as
+# it runs in the suite, in any order (`pytest -p randomly`).
+LONG_RUNNING_SERVICES = ("nginx", "web", "asgi", "worker", "redis", "db")
+
+
+@pytest.fixture(autouse=True)
+def leaves_the_stack_as_found(request):
+    """After each end-to-end test: every service still runs, and no client
+    is locked out of signing in (a test that locks one out lifts it)."""
+    if request.node.get_closest_marker("e2e") is None:
+        yield
+        return
+    stack = request.getfixturevalue("stack")
+    yield
+    stopped = [service for service in LONG_RUNNING_SERVICES if not stack.containers(service)]
+    assert not stopped, f"the test left {', '.join(stopped)} stopped"
+    with stack_database() as database:
+        [locked] = database.execute(
+            "SELECT count(*) FROM axes_accessattempt WHERE failures_since_start >= 10"
+        ).fetchone()
+    assert locked == 0, "the test left a lockout behind (manage.py axes_reset lifts it)"
+
+
 class Load:
-    """GET requests from background threads, one after another in each, until
+    """Requests from background threads, one after another in each, until
     the block ends: `with Load(stack) as load: ...`, then load.results holds
     (start time, status code or exception name) for every request.
 
-    Each thread is a visitor of its own, from `browser()` (a new one by
-    default), and keeps its connection open between requests. It retries once
-    when the server closed the connection just as a request was sent, as
+    Each GET thread is a visitor of its own, from `browser()` (a new one by
+    default), and keeps its connection open between requests. It retries a
+    GET once when the server closed the connection just as it was sent, as
     browsers do (RFC 9112, section 9.3.1): nginx closes idle connections when
-    it reloads. An answer is never retried, whatever its status."""
+    it reloads. Every such retry is counted (load.retries), for the test to
+    hold against the reloads that explain it. An answer is never retried,
+    whatever its status.
+
+    With `posts`, one more visitor POSTs the admin's login form, empty (no
+    failed login for django-axes to count; CSRF, the session and PostgreSQL
+    still used), three times a second (under nginx's limit on writes): a POST
+    is never retried, by the client nor by nginx, so a request dropped on
+    the way shows as a failure."""
 
     def __init__(
-        self, stack: Stack, *, path: str = "/admin/login/", threads: int = 4, browser=None
+        self,
+        stack: Stack,
+        *,
+        path: str = "/admin/login/",
+        threads: int = 4,
+        browser=None,
+        posts: bool = False,
     ):
-        self.stack, self.path, self.threads = stack, path, threads
+        self.stack, self.path, self.threads, self.posts = stack, path, threads, posts
         self.new_browser = browser or stack.browser
         self.results: list[tuple[float, int | str]] = []
+        self.retries: list[float] = []
+        self.posted = 0
         self._stop = threading.Event()
 
     def _run(self):
         browser = self.new_browser()
-        retry_once = Retry(
-            total=1, connect=1, read=1, status=0, other=0, respect_retry_after_header=False
-        )
-        browser.mount("http://", HTTPAdapter(max_retries=retry_once))
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                outcome = browser.get(
-                    self.stack.url(self.path), timeout=30, allow_redirects=False
-                ).status_code
+                try:
+                    answer = browser.get(
+                        self.stack.url(self.path), timeout=30, allow_redirects=False
+                    )
+                except requests.ConnectionError:
+                    # Closed as it was sent (a reload): once more, counted.
+                    self.retries.append(time.monotonic())
+                    answer = browser.get(
+                        self.stack.url(self.path), timeout=30, allow_redirects=False
+                    )
+                outcome: int | str = answer.status_code
             except requests.RequestException as error:
                 outcome = type(error).__name__
             self.results.append((started, outcome))
 
+    def _post(self):
+        browser = self.stack.browser()
+        form = csrf_form(self.stack, browser) | {"username": "", "password": ""}
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                outcome: int | str = browser.post(
+                    self.stack.url("/admin/login/"),
+                    data=form,
+                    headers={"Origin": self.stack.origin},
+                    timeout=30,
+                    allow_redirects=False,
+                ).status_code
+            except requests.RequestException as error:
+                outcome = type(error).__name__
+            self.results.append((started, outcome))
+            self.posted += 1
+            self._stop.wait(0.3)
+
     def __enter__(self):
         self._workers = [threading.Thread(target=self._run) for _ in range(self.threads)]
+        if self.posts:
+            self._workers.append(threading.Thread(target=self._post))
         for worker in self._workers:
             worker.start()
         return self
@@ -212,8 +295,12 @@ def chromium():
     its service name, which the test stack allows as a host (see Makefile).
     One per test: Playwright's synchronous API keeps an event loop running
     while it is open, and the asyncio tests need theirs."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect()'s default wait, 5 s, is short for a loaded two-core machine
+    # (a WebSocket connecting, a worker's result pushed to the page); what
+    # comes, comes in well under a second.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium",

@@ -5,6 +5,7 @@ lines all carry it, as JSON in one schema (project/logs.py).
 What nginx passes on and keeps from a proxy in front is in test_proxy.py;
 the pieces in Python alone in apps/core/tests/test_request_id.py."""
 
+import asyncio
 import re
 import time
 import uuid
@@ -91,7 +92,7 @@ async def test_a_websocket_s_lines_carry_its_handshake_s_id(stack):
         # A frame over the consumer's limit: it logs why it closes the socket.
         await connection.send("x" * (16 * 1024 + 1))
         with pytest.raises(websockets.ConnectionClosed):
-            await connection.recv()
+            await asyncio.wait_for(connection.recv(), timeout=10)
     assert connection.close_code == CLOSE_MESSAGE_TOO_BIG
     assert NGINX_ID.fullmatch(request_id), request_id
 

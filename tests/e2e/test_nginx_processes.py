@@ -48,7 +48,7 @@ def workers(container) -> set[int]:
 
 
 def test_one_worker_per_cpu_of_the_container_s_limit(stack):
-    for nginx in stack.containers("nginx"):
+    for nginx in stack.each("nginx"):
         cpu_limit = nginx.attrs["HostConfig"]["NanoCpus"] / 1e9
         assert cpu_limit > 0
         titles = nginx_processes(nginx).values()
@@ -61,7 +61,7 @@ def test_a_clean_start_logs_no_alert(stack):
     # (setrlimit), nothing refused. (Not before it: a test that stops a
     # process of nginx's container, which nginx notes as an alert, restarts
     # the container after; tests/e2e/test_nginx_follow_web.py.)
-    for nginx in stack.containers("nginx"):
+    for nginx in stack.each("nginx"):
         started = datetime.fromisoformat(nginx.attrs["State"]["StartedAt"][:19] + "+00:00")
         log = nginx.logs(since=int(started.timestamp())).decode(errors="replace")
         assert "start worker process" in log
