@@ -35,6 +35,12 @@ def sign_in(page, site: str, email: str, password: str) -> None:
     submit(page)
 
 
+def set_password(page, password: str) -> None:
+    page.fill("input[name=password1]", password)
+    page.fill("input[name=password2]", password)
+    submit(page)
+
+
 def signed_in_as(page, site: str) -> str | None:
     """The address the account pages' menu shows, or None when signed out
     (the page then asks to sign in)."""
@@ -51,9 +57,7 @@ def test_sign_up_confirm_sign_in_out_and_reset_the_password_in_a_browser(stack, 
 
     page.goto(f"{site}/accounts/signup/")
     page.fill("input[name=email]", email)
-    page.fill("input[name=password1]", PASSWORD)
-    page.fill("input[name=password2]", PASSWORD)
-    submit(page)
+    set_password(page, PASSWORD)
     expect(page).to_have_url(f"{site}/accounts/confirm-email/")
 
     # Not confirmed: the right password does not sign in.
@@ -72,17 +76,15 @@ def test_sign_up_confirm_sign_in_out_and_reset_the_password_in_a_browser(stack, 
     assert signed_in_as(page, site) is None
 
     # Forgotten: a link by mail, a new password, and the old one refused.
+    sent_before = len(mail_received(email, timeout=0))
     page.goto(f"{site}/accounts/password/reset/")
     page.fill("input[name=email]", email)
     submit(page)
-    sent_before = len(mail_received(email, timeout=0))
     [*_, reset] = mail_received(email, count=sent_before + 1)
     reset_link = site + link_in(reset, "/accounts/password/reset/key/")
     page.goto(reset_link)
     new_password = "another horse, another staple"
-    page.fill("input[name=password1]", new_password)
-    page.fill("input[name=password2]", new_password)
-    submit(page)
+    set_password(page, new_password)
     expect(page).to_have_url(f"{site}/accounts/password/reset/key/done/")
     sign_in(page, site, email, PASSWORD)
     assert signed_in_as(page, site) is None
