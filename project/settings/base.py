@@ -288,8 +288,11 @@ ACCOUNT_LOGOUT_ON_GET = False
 # once (it is signed with the password it replaces), for 1 day.
 ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
-LOGIN_REDIRECT_URL = "/"
-ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+# Where signing in and out lead: pages of the platform's own, which every
+# fork has (a fork without a home page would land on a 404). Point them at
+# your product's pages (a URL or a URL's name).
+LOGIN_REDIRECT_URL = "account_email"
+ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
 # allauth's rate limits (in the cache, Redis) stay on, but for signing in and
 # up: they guard mail (one confirmation mail per address per 3 minutes, 5
 # reset mails per address a minute, 20 per client) and a signed-in user's

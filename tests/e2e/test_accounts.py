@@ -68,7 +68,7 @@ def test_sign_up_confirm_sign_in_out_and_reset_the_password_in_a_browser(stack, 
     page.goto(site + link_in(confirmation, "/accounts/confirm-email/"))
     submit(page)
     sign_in(page, site, email, PASSWORD)
-    expect(page).to_have_url(f"{site}/")
+    expect(page).to_have_url(f"{site}/accounts/email/")  # LOGIN_REDIRECT_URL
     assert signed_in_as(page, site) == email
 
     page.goto(f"{site}/accounts/logout/")
