@@ -466,9 +466,20 @@ def check_through_nginx(stack, pod):
     address = stack.pod_ip(pod)
     base = f"http://{address}:8080"
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
-    status, body = http(opener, "GET", f"{base}/readyz")
-    if status != 200 or json.loads(body)["status"] != "ok":
-        raise RuntimeError(f"/readyz through {pod}: {status} {body}")
+    # Ready through this nginx pod within 30 s. A web pod's readiness may
+    # drop for a moment, as Kubernetes allows: podman's DNS here has failed
+    # to resolve `db` for a few seconds under load, and a Gunicorn worker
+    # that connected then answered 503 (database failed) until it passed.
+    # Each answer that was not ready is logged.
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = http(opener, "GET", f"{base}/readyz")
+        if status == 200 and json.loads(body)["status"] == "ok":
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"/readyz through {pod}: {status} {body}")
+        log(f"{pod}: GET /readyz -> {status} {body.strip()}; asking again")
+        time.sleep(1)
     log(f"{pod}: GET /readyz -> {status} {body.strip()}")
     form = login_form(opener, base)
     log(f"{pod}: GET /admin/login/ -> a CSRF token and a session cookie")
