@@ -36,6 +36,24 @@ class Browser(requests.Session):
         return super().request(*args, **kwargs)
 
 
+def wait_until(predicate, *, timeout: float, what: str, interval: float = 0.2):
+    """predicate()'s first true value, asked every `interval` seconds: each
+    state a test waits for is polled, never slept for. An exception counts as
+    "not yet" (a server restarting refuses connections); after `timeout`, an
+    AssertionError names `what`, with the last exception as its cause."""
+    deadline = time.monotonic() + timeout
+    error = None
+    while True:
+        try:
+            if value := predicate():
+                return value
+        except Exception as raised:
+            error = raised
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s") from error
+        time.sleep(interval)
+
+
 class Stack:
     def __init__(self, *, address: str, origin: str):
         self.address = address  # host:port of nginx
@@ -153,16 +171,12 @@ class Stack:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if self.browser().get(self.url("/readyz"), timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the stack was not ready within {timeout} s")
-            time.sleep(0.5)
+        wait_until(
+            lambda: self.browser().get(self.url("/readyz"), timeout=5).status_code == 200,
+            timeout=timeout,
+            interval=0.5,
+            what="the stack ready (/readyz through nginx)",
+        )
 
 
 @pytest.fixture(scope="session")
@@ -453,9 +467,12 @@ def mail_received(to: str, *, timeout: float = 30, count: int = 1) -> list[dict]
         time.sleep(0.2)
 
 
-def link_in(message: dict, path_prefix: str) -> str:
-    """The path of the first link in a message's text that starts with `path_prefix`."""
-    return re.search(rf"https?://[^/\s]+({re.escape(path_prefix)}\S*)", message["text"])[1]
+def link_in(text: str, path_prefix: str) -> str:
+    """The path of the first link in a mail's text that starts with `path_prefix`
+    (the unit tests read Django's outbox with it too)."""
+    found = re.search(rf"https?://[^/\s]+({re.escape(path_prefix)}\S*)", text)
+    assert found, f"no link to {path_prefix} in: {text}"
+    return found[1]
 
 
 # --- WebSockets -----------------------------------------------------------------

@@ -23,7 +23,7 @@ import pytest
 import requests
 import websockets
 
-from tests.stack import project_copy
+from tests.stack import project_copy, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -84,20 +84,6 @@ class DevStack:
             assert time.monotonic() < deadline, "web's runserver never started watching"
             time.sleep(0.25)
         self.write(path, text)
-
-
-def wait_until(predicate, *, timeout: float, what: str) -> float:
-    """Seconds until predicate() held; fails after `timeout`."""
-    started = time.monotonic()
-    while True:
-        try:
-            if predicate():
-                return time.monotonic() - started
-        except requests.RequestException:
-            pass
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ Each leaves the stack as it found it: running and ready.
 """
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import threading
@@ -26,20 +25,10 @@ from tests.stack import (
     socket_on_each_replica,
     stack_database,
     user_create,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
-
-
-def wait_until(predicate, *, timeout: float, interval: float = 0.5, what: str = "it"):
-    deadline = time.monotonic() + timeout
-    while True:
-        with contextlib.suppress(Exception):
-            if predicate():
-                return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} did not happen within {timeout} s")
-        time.sleep(interval)
 
 
 @pytest.fixture(autouse=True)
@@ -196,7 +185,10 @@ def test_stop_lets_slow_requests_finish_and_fails_readiness_while_draining(stack
         )
         request.start()
         # Each state awaited, not slept for: the logout waiting on the lock...
-        with stack_database() as watcher:
+        # (polled in autocommit: PostgreSQL shows a transaction the same
+        # pg_stat_activity until it ends, so a first look taken before the
+        # logout's query arrived would be all a transaction ever saw)
+        with stack_database(autocommit=True) as watcher:
             wait_until(
                 lambda: (
                     watcher.execute(

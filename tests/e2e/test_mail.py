@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.stack import csrf_form, mail_received, stack_database
+from tests.stack import csrf_form, mail_received, stack_database, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -21,14 +21,6 @@ def mail_task(to: str) -> tuple[str, int, str] | None:
             " WHERE task_path = 'apps.core.mail.deliver' AND args_kwargs::text LIKE %s",
             [f'%"{to}"%'],
         ).fetchone()
-
-
-def wait_for(what: str, predicate, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        time.sleep(0.2)
-    return value
 
 
 def test_a_hanging_mail_server_holds_no_request_and_the_mail_arrives_once_it_answers(stack):
@@ -58,12 +50,15 @@ def test_a_hanging_mail_server_holds_no_request_and_the_mail_arrives_once_it_ans
         # The SMTP timeout is 10 s (EMAIL_TIMEOUT_SECONDS).
         assert took < 5, took
         # The worker tried, and will try again.
-        wait_for("a failed attempt", lambda: (mail_task(email) or ("",))[0] == "READY"
-                 and mail_task(email)[1] >= 1, timeout=60)  # fmt: skip
+        wait_until(
+            lambda: (task := mail_task(email)) and task[0] == "READY" and task[1] >= 1,
+            timeout=60,
+            what="a failed attempt, to be retried",
+        )
     finally:
         catcher.unpause()
 
-    wait_for("the mail sent", lambda: mail_task(email)[0] == "SUCCESSFUL", timeout=120)
+    wait_until(lambda: mail_task(email)[0] == "SUCCESSFUL", timeout=120, what="the mail sent")
     # Sent once: the task succeeded once, and the catcher (which may list a
     # message a moment after taking it) holds one.
     [message] = mail_received(email)

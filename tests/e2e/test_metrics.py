@@ -18,7 +18,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.stack import ping, stack_database
+from tests.stack import ping, stack_database, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,12 +54,14 @@ def total(stack, service: str, name: str, **labels) -> float:
     return sum(total_on(stack, c, name, **labels) for c in stack.containers(service))
 
 
-def wait_for(read, expected, *, timeout: float = 15):
-    """Poll `read()` until it returns `expected`; its last value otherwise."""
-    deadline = time.monotonic() + timeout
-    while (value := read()) != expected and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return value
+def read_until(read, expected, *, timeout: float = 15) -> None:
+    """Poll `read()` until it returns `expected`; a failure shows its last value."""
+
+    def settled() -> bool:
+        assert (value := read()) == expected, f"read {value!r}, expected {expected!r}"
+        return True
+
+    wait_until(settled, timeout=timeout, what="the metrics")
 
 
 LOGIN_VIEW = {"view": "admin:login", "method": "GET"}
@@ -174,10 +176,7 @@ def test_database_and_cache_are_measured(stack):
         stack.browser().get(stack.url("/readyz"))
         return all(total(stack, "web", name) > before[name] for name in counts)
 
-    deadline = time.monotonic() + 15
-    while not moved():
-        assert time.monotonic() < deadline, {name: total(stack, "web", name) for name in counts}
-        time.sleep(0.2)
+    wait_until(moved, timeout=15, what=f"each of {', '.join(counts)} moving")
 
 
 def test_a_killed_worker_neither_loses_nor_doubles_its_counts(stack):
@@ -189,14 +188,18 @@ def test_a_killed_worker_neither_loses_nor_doubles_its_counts(stack):
 
     victim = max(workers)
     stack.run_python(web, f"import os, signal; os.kill({victim}, signal.SIGKILL)")
-    deadline = time.monotonic() + 30
-    while victim in (alive := gunicorn_workers_alive(stack, web)) or len(alive) < len(workers):
-        assert time.monotonic() < deadline, "Gunicorn did not replace the killed worker"
-        time.sleep(0.2)
+    wait_until(
+        lambda: (
+            victim not in (alive := gunicorn_workers_alive(stack, web))
+            and len(alive) == len(workers)
+        ),
+        timeout=30,
+        what="Gunicorn replacing the killed worker",
+    )
 
     # What the dead worker counted is still counted, once; its gauges are gone.
     assert total(stack, "web", LOGIN_REQUESTS, **LOGIN_VIEW) == before
-    assert wait_for(lambda: total(stack, "web", "gunicorn_workers"), len(workers)) == len(workers)
+    read_until(lambda: total(stack, "web", "gunicorn_workers"), len(workers))
     login_pages_get(stack, 20)
     assert total(stack, "web", LOGIN_REQUESTS, **LOGIN_VIEW) == before + 20
     assert 0 <= total(stack, "web", "gunicorn_workers_busy") <= len(workers)
@@ -242,7 +245,7 @@ async def test_websockets_are_counted_by_consumer_and_close_code(stack):
     }
     # Daphne hands the close to the consumer after the handshake ends.
     expected = {**during, "open": before["open"], "closes": before["closes"] + 1}
-    assert await asyncio.to_thread(wait_for, read, expected) == expected
+    await asyncio.to_thread(read_until, read, expected)
 
 
 def test_the_worker_counts_the_tasks_it_runs_and_measures_the_queue(stack):
@@ -292,8 +295,8 @@ def test_the_worker_counts_the_tasks_it_runs_and_measures_the_queue(stack):
         held.rollback()  # let go: a worker takes it
 
     expected = {key: value + 1 for key, value in before.items()}
-    assert wait_for(counts, expected, timeout=30) == expected
-    assert wait_for(queue, (0, 0), timeout=15) == (0, 0)
+    read_until(counts, expected, timeout=30)
+    read_until(queue, (0, 0))
 
 
 def test_metrics_are_not_served_through_nginx(stack):

@@ -12,11 +12,12 @@ without any page of the product's being public.
 
 import re
 import socket
-import time
 import uuid
 
 import pytest
 import requests
+
+from tests.stack import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -51,19 +52,6 @@ for port in (8000, 8001):
 """
 
 
-def wait_for(answer, *, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if answer():
-                return
-        except (OSError, requests.RequestException):
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError("not ready in time")
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module")
 def second_nginx(stack):
     """(start, this container's address there): start(environment) runs a
@@ -91,7 +79,11 @@ def second_nginx(stack):
         my_address = me.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
         upstream.reload()
         upstream_address = upstream.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
-        wait_for(lambda: requests.get(f"http://{upstream_address}:8000/", timeout=2).ok)
+        wait_until(
+            lambda: requests.get(f"http://{upstream_address}:8000/", timeout=2).ok,
+            timeout=30,
+            what="the stand-in upstream answering",
+        )
 
         def start(environment: dict):
             nginx = stack.docker.containers.run(
@@ -115,7 +107,11 @@ def second_nginx(stack):
                 assert response.status_code == 200, (response.status_code, response.text)
                 return response.json()
 
-            wait_for(lambda: requests.get(f"http://{address}:8081/healthz", timeout=2).ok)
+            wait_until(
+                lambda: requests.get(f"http://{address}:8081/healthz", timeout=2).ok,
+                timeout=30,
+                what="the nginx under test answering",
+            )
             return get
 
         yield start, my_address

@@ -3,7 +3,6 @@ mail goes to Django's test outbox (pytest-django swaps every mailer for it).
 The same flows in a real browser, through nginx, with the mail read from the
 mail catcher: tests/e2e/test_accounts.py."""
 
-import re
 import uuid
 
 import pytest
@@ -13,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.test import Client, override_settings
 
 from apps.accounts.models import User
+from tests.stack import link_in
 
 pytestmark = pytest.mark.django_db
 
@@ -21,12 +21,6 @@ PASSWORD = "correct horse battery staple"
 # (one confirmation per address per 3 minutes) live in the cache, the real
 # Redis, which outlives a test and a run.
 DOMAIN = f"{uuid.uuid4().hex[:12]}.example.com"
-
-
-def link(message, prefix: str) -> str:
-    found = re.search(rf"https?://[^/\s]+({re.escape(prefix)}\S*)", message.body)
-    assert found, message.body
-    return found[1]
 
 
 def sign_up(client: Client, email: str, password: str = PASSWORD, password2: str | None = None):
@@ -46,7 +40,7 @@ def signed_in(client: Client) -> bool:
 
 def confirmed_account(client: Client, email: str) -> None:
     sign_up(client, email)
-    key_path = link(mail.outbox[-1], "/accounts/confirm-email/")
+    key_path = link_in(mail.outbox[-1].body, "/accounts/confirm-email/")
     assert client.post(key_path).status_code == 302
     mail.outbox.clear()
 
@@ -84,7 +78,7 @@ def test_sign_up_confirm_sign_in_and_out(client):
     sign_in(client, f"new@{DOMAIN}")
     assert not signed_in(client)
 
-    confirm = link(message, "/accounts/confirm-email/")
+    confirm = link_in(message.body, "/accounts/confirm-email/")
     assert client.get(confirm).status_code == 200
     assert client.post(confirm).status_code == 302
     # The link works once.
@@ -171,7 +165,7 @@ def test_password_reset_answers_the_same_for_any_address(client):
 def test_password_reset_link_works_once_and_the_old_password_no_longer(client):
     confirmed_account(client, f"forgetful@{DOMAIN}")
     client.post("/accounts/password/reset/", {"email": f"forgetful@{DOMAIN}"})
-    reset = link(mail.outbox[-1], "/accounts/password/reset/key/")
+    reset = link_in(mail.outbox[-1].body, "/accounts/password/reset/key/")
     form = client.get(reset, follow=True)  # allauth moves the key into the session
     assert form.status_code == 200
     new_password = "another horse, another staple"
