@@ -104,6 +104,10 @@ lint: ## Every linter (pre-commit: ruff, shellcheck, hadolint, actionlint...), f
 
 # --- Testing it ------------------------------------------------------------------
 
+# PYTEST_ARGS: more of pytest's options for make test and make chaos, such as
+# PYTEST_ARGS="-p randomly" to run the suite in a random order (docs/development.md).
+PYTEST_ARGS ?=
+
 # Build, lint, start a throwaway stack, run pytest with the given markers
 # against it, report the coverage of apps/ and project/ (pytest's and the
 # stack's; `coverage report` with the options given), and remove the stack,
@@ -128,7 +132,7 @@ define stack-tests
 	echo "==> starting the stack (asgi with two replicas)"; \
 	$(TEST_COMPOSE) up --detach --wait --quiet-pull --scale asgi=2 nginx worker mail; \
 	echo "==> pytest -m '$(1)'"; \
-	$(TEST_COMPOSE) run --rm --no-deps tests coverage run -m pytest --no-skips -m '$(1)'; \
+	$(TEST_COMPOSE) run --rm --no-deps tests coverage run -m pytest --no-skips -m '$(1)' $(PYTEST_ARGS); \
 	echo "==> coverage of apps/ and project/: pytest's, Gunicorn's, Daphne's, the worker's"; \
 	$(TEST_COMPOSE) stop web asgi worker >/dev/null 2>&1; \
 	$(TEST_COMPOSE) run --rm --no-deps tests sh -c 'coverage combine --quiet && coverage report $(2)'

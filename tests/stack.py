@@ -89,13 +89,16 @@ class Stack:
     def containers(self, service: str, *, exited: bool = False) -> list:
         """The service's running containers; with `exited`, those that have
         stopped too (the one-shot services, secrets and migrate, exit once
-        done)."""
+        done). Compose's own alone (oneoff=False): a container a test makes
+        from a service's image inherits the image's project and service
+        labels, and would otherwise be counted as one of the service's."""
         return self.docker.containers.list(
             all=exited,
             filters={
                 "label": [
                     f"com.docker.compose.project={self.project}",
                     f"com.docker.compose.service={service}",
+                    "com.docker.compose.oneoff=False",
                 ]
             },
         )

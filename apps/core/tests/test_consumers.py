@@ -7,18 +7,15 @@ import json
 
 import pytest
 from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
 
 from apps.core import draining
 from apps.core.consumers import CLOSE_MESSAGE_TOO_BIG, JsonConsumer, client_budgets, json_depth
 from apps.core.draining import CLOSE_SERVICE_RESTART, server_group
 from project.asgi import application
+from tests.consumers import Communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# How long a reply may take: channels' default, 1 s, is short for a loaded
-# two-core machine; a reply that comes does so in milliseconds.
-REPLY_TIMEOUT = 5
 
 ALLOWED_ORIGIN = (b"origin", b"http://localhost:8000")
 
@@ -35,8 +32,8 @@ def no_budget_left_behind():
 
 async def connected(
     path="/ws/ping/", headers=(ALLOWED_ORIGIN,), client="192.0.2.1"
-) -> WebsocketCommunicator:
-    communicator = WebsocketCommunicator(application, path, headers=list(headers))
+) -> Communicator:
+    communicator = Communicator(application, path, headers=list(headers))
     # As Daphne gets it from nginx: a list, which ASGI allows (any two-item
     # iterable) and asgiref's types do not.
     communicator.scope["client"] = [client, 40000]  # type: ignore[typeddict-item]
@@ -48,7 +45,7 @@ async def connected(
 async def test_ping_comes_back_through_the_channel_layer():
     client = await connected()
     await client.send_to(text_data=json.dumps({"ping": {"n": 1}}))
-    assert json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) == {"pong": {"n": 1}}
+    assert json.loads(await client.receive_from()) == {"pong": {"n": 1}}
     await client.disconnect()
 
 
@@ -66,18 +63,18 @@ async def test_ping_comes_back_through_the_channel_layer():
 async def test_bad_frames_get_an_error_and_the_socket_stays_open(frame, error):
     client = await connected()
     await client.send_to(text_data=frame)
-    reply = json.loads(await client.receive_from(timeout=REPLY_TIMEOUT))
+    reply = json.loads(await client.receive_from())
     assert reply == ({"error": error} if error else {"pong": json.loads(frame)["ping"]})
 
     await client.send_to(text_data=json.dumps({"ping": "still here"}))
-    assert json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) == {"pong": "still here"}
+    assert json.loads(await client.receive_from()) == {"pong": "still here"}
     await client.disconnect()
 
 
 async def test_binary_frames_get_an_error():
     client = await connected()
     await client.send_to(bytes_data=b"\x00\x01")
-    reply = json.loads(await client.receive_from(timeout=REPLY_TIMEOUT))
+    reply = json.loads(await client.receive_from())
     assert reply == {"error": "Send text frames, not binary."}
     await client.disconnect()
 
@@ -89,7 +86,7 @@ async def test_messages_past_the_burst_are_refused(settings):
     client = await connected()
     for i in range(5):
         await client.send_to(text_data=json.dumps({"ping": i}))
-    replies = [json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) for _ in range(5)]
+    replies = [json.loads(await client.receive_from()) for _ in range(5)]
 
     answered = sorted(reply["pong"] for reply in replies if "pong" in reply)
     refused = [reply for reply in replies if "pong" not in reply]
@@ -98,11 +95,11 @@ async def test_messages_past_the_burst_are_refused(settings):
     await client.disconnect()
 
 
-async def pongs(client: WebsocketCommunicator, count: int) -> int:
+async def pongs(client: Communicator, count: int) -> int:
     """Send `count` pings; how many were answered rather than refused."""
     for i in range(count):
         await client.send_to(text_data=json.dumps({"ping": i}))
-    replies = [json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) for _ in range(count)]
+    replies = [json.loads(await client.receive_from()) for _ in range(count)]
     return sum("pong" in reply for reply in replies)
 
 
@@ -145,7 +142,7 @@ async def test_a_client_s_budget_is_dropped_with_its_last_socket(settings):
 async def test_oversized_frame_closes_the_socket():
     client = await connected()
     await client.send_to(text_data="x" * (JsonConsumer.max_frame_chars + 1))
-    assert await client.receive_output(timeout=REPLY_TIMEOUT) == {
+    assert await client.receive_output() == {
         "type": "websocket.close",
         "code": CLOSE_MESSAGE_TOO_BIG,
     }
@@ -158,7 +155,14 @@ async def test_oversized_frame_closes_the_socket():
     ids=["foreign origin", "no origin"],
 )
 async def test_handshake_is_refused_without_an_allowed_origin(headers):
-    communicator = WebsocketCommunicator(application, "/ws/ping/", headers=headers)
+    communicator = Communicator(application, "/ws/ping/", headers=headers)
+    accepted, _ = await communicator.connect()
+    assert not accepted
+
+
+async def test_a_path_no_route_serves_is_refused_not_an_error():
+    communicator = Communicator(application, "/ws/nowhere/", headers=[ALLOWED_ORIGIN])
+    # Without a route for every path, URLRouter raises here (a 500 in Daphne).
     accepted, _ = await communicator.connect()
     assert not accepted
 
@@ -166,7 +170,7 @@ async def test_handshake_is_refused_without_an_allowed_origin(headers):
 async def test_a_draining_server_refuses_new_sockets(monkeypatch, tmp_path):
     monkeypatch.setattr(draining, "DRAIN_MARKER", tmp_path / "draining")
     draining.DRAIN_MARKER.touch()
-    communicator = WebsocketCommunicator(application, "/ws/ping/", headers=[ALLOWED_ORIGIN])
+    communicator = Communicator(application, "/ws/ping/", headers=[ALLOWED_ORIGIN])
     accepted, _ = await communicator.connect()
     assert not accepted
 
@@ -211,12 +215,12 @@ class Failing(JsonConsumer):
 async def test_a_consumer_that_raises_gives_back_its_clients_budget():
     # No websocket.disconnect reaches a consumer that died of an error: what
     # its socket held is given back as it dies (the autouse fixture checks).
-    communicator = WebsocketCommunicator(Failing.as_asgi(), "/ws/failing/")
+    communicator = Communicator(Failing.as_asgi(), "/ws/failing/")
     communicator.scope["client"] = ["192.0.2.7", 40000]
     accepted, _ = await communicator.connect()
     assert accepted
     assert "192.0.2.7" in client_budgets
     await communicator.send_to(text_data=json.dumps({"any": "thing"}))
     with pytest.raises(RuntimeError, match="the consumer failed"):
-        await communicator.receive_from(timeout=REPLY_TIMEOUT)
+        await communicator.receive_from()
     assert "192.0.2.7" not in client_budgets

@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -18,12 +17,10 @@ from apps.core.tasks.worker import Worker
 from apps.demo.consumers import MAX_MESSAGE_CHARS
 from apps.demo.uploads import UPLOADS_KEY
 from project.asgi import application
+from tests.consumers import Communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# How long a reply may take: channels' default, 1 s, is short for a loaded
-# two-core machine; a reply that comes does so in milliseconds.
-REPLY_TIMEOUT = 5
 
 ALLOWED_ORIGIN = (b"origin", b"http://localhost:8000")
 
@@ -32,11 +29,11 @@ def room_path() -> str:
     return f"/ws/chat/test-{uuid.uuid4().hex[:12]}/"
 
 
-async def connected(path, *, cookie: str | None = None) -> WebsocketCommunicator:
+async def connected(path, *, cookie: str | None = None) -> Communicator:
     headers = [ALLOWED_ORIGIN]
     if cookie:
         headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-    communicator = WebsocketCommunicator(application, path, headers=headers)
+    communicator = Communicator(application, path, headers=headers)
     accepted, _ = await communicator.connect()
     assert accepted
     return communicator
@@ -49,8 +46,8 @@ async def test_message_reaches_everyone_in_the_room():
 
     await alice.send_to(text_data=json.dumps({"message": "hello"}))
 
-    assert json.loads(await alice.receive_from(timeout=REPLY_TIMEOUT)) == {"message": "hello"}
-    assert json.loads(await bob.receive_from(timeout=REPLY_TIMEOUT)) == {"message": "hello"}
+    assert json.loads(await alice.receive_from()) == {"message": "hello"}
+    assert json.loads(await bob.receive_from()) == {"message": "hello"}
     assert await outsider.receive_nothing()
     for communicator in (alice, bob, outsider):
         await communicator.disconnect()
@@ -72,10 +69,10 @@ async def test_message_reaches_everyone_in_the_room():
 async def test_bad_messages_get_an_error_and_the_socket_stays_open(frame, error):
     client = await connected(room_path())
     await client.send_to(text_data=frame)
-    assert json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) == {"error": error}
+    assert json.loads(await client.receive_from()) == {"error": error}
 
     await client.send_to(text_data=json.dumps({"message": "still here"}))
-    assert json.loads(await client.receive_from(timeout=REPLY_TIMEOUT)) == {"message": "still here"}
+    assert json.loads(await client.receive_from()) == {"message": "still here"}
     await client.disconnect()
 
 
@@ -137,6 +134,6 @@ async def test_the_uploads_socket_takes_no_messages():
     cookie, _ = await visitor_uploads(b"mine")
     page = await connected("/ws/uploads/", cookie=cookie)
     await page.send_to(text_data=json.dumps({"group": "upload_0123456789abcdef"}))
-    reply = json.loads(await page.receive_from(timeout=REPLY_TIMEOUT))
+    reply = json.loads(await page.receive_from())
     assert reply == {"error": "This endpoint takes no messages."}
     await page.disconnect()
