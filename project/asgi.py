@@ -10,6 +10,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.conf import settings
 from django.core.asgi import get_asgi_application
+from django.urls import re_path
 
 from apps.core.request_id import AsgiRequestContext
 
@@ -41,10 +42,21 @@ if settings.METRICS_PORT:
 
     metrics_serve(port=settings.METRICS_PORT, multiprocess=False)
 
+
+async def no_route(scope, receive, send) -> None:
+    """A handshake for a path no route serves: refused, as a 403 (ASGI lets
+    a server answer a handshake with no other status), with one access log
+    line (WSREJECT), not URLRouter's ValueError, which Daphne turns into a 500
+    with a traceback, and a Sentry event each."""
+    await receive()  # websocket.connect
+    await send({"type": "websocket.close"})
+
+
 # Refuse handshakes whose Origin is not an allowed host (cross-site WebSocket
-# hijacking), then attach the session and user.
+# hijacking), then attach the session and user. Routes are tried in order:
+# no_route, which takes any path, last.
 websocket_app: Callable[..., Awaitable[object]] = AllowedHostsOriginValidator(
-    AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+    AuthMiddlewareStack(URLRouter([*websocket_urlpatterns, re_path(r"", no_route)]))
 )
 
 # With SENTRY_DSN set (project/sentry.py), a consumer's unhandled error goes to

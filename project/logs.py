@@ -57,8 +57,31 @@ def formatter(log_format: str) -> logging.Formatter:
             reserved_attrs=[*RESERVED_ATTRS, "request", "status_code"],
         )
     if log_format == "text":
-        return logging.Formatter(
+        return TextFormatter(
             "%(asctime)s %(levelname)s %(name)s %(process)d %(request_id)s %(client)s %(message)s",
             defaults={"request_id": "-", "client": "-"},
         )
     raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+
+
+# What a text line must not hold as it is: line breaks (str.splitlines' and
+# a terminal's), other control characters, and the backslash that escapes
+# them, as JSON escapes them.
+_TEXT_ESCAPES = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    ord("\\"): "\\\\",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+class TextFormatter(logging.Formatter):
+    """One record, one line: what a client wrote (a path with an encoded
+    newline, a header) becomes part of a line, never a forged line of its own.
+    A traceback still follows on lines of its own, as people read it."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(record).translate(_TEXT_ESCAPES)

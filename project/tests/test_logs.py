@@ -3,10 +3,14 @@
 import json
 import logging
 import re
+import sys
+from urllib.parse import quote
 
 import pytest
 
+from project.asgi import application
 from project.logs import FIELDS, formatter
+from tests.consumers import Communicator
 
 
 def formatted(log_format: str, **extra) -> str:
@@ -41,3 +45,23 @@ def test_text_lines_are_for_people():
 def test_an_unknown_format_is_refused():
     with pytest.raises(ValueError, match="LOG_FORMAT must be one of json, text, not 'xml'"):
         formatter("xml")
+
+
+async def test_a_client_cannot_write_a_text_line_of_its_own(caplog):
+    # Daphne's access line holds the path, decoded: %0A is a newline in it.
+    forged = "2026-01-01 00:00:00,000 CRITICAL django.security 1 - - forged"
+    path = f"/ws/nothing%0A{quote(forged)}"
+    await Communicator(application, path, headers=[(b"origin", b"http://localhost:8000")]).connect()
+    [record] = [r for r in caplog.records if r.name == "daphne.access"]
+    line = formatter("text").format(record)
+    assert "\n" not in line
+    assert line.endswith(f"WSREJECT /ws/nothing\\n{forged}")
+
+
+def test_text_lines_escape_control_characters_and_keep_tracebacks_readable():
+    assert formatted("text", msg="a\\b\r\x1b[31m\u2028", args=()).endswith(r"a\\b\r\x1b[31m\u2028")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    assert formatter("text").format(record).splitlines()[1] == "Traceback (most recent call last):"

@@ -144,6 +144,25 @@ async def test_websocket_without_an_allowed_origin_is_refused(stack, origin):
     assert refused.value.response.status_code == 403
 
 
+async def test_websocket_to_a_path_no_route_serves_is_refused_quietly(stack):
+    started = time.time()
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await stack.ws_connect("/ws/nowhere/")
+    assert refused.value.response.status_code == 403
+    request_id = refused.value.response.headers["X-Request-ID"]
+    # One line for it in Daphne's log, the access line; no error, no traceback.
+    lines = await asyncio.to_thread(
+        stack.log_records,
+        "asgi",
+        since=started,
+        request_id=request_id,
+        until=lambda records: any(r["message"].startswith("WSREJECT") for r in records),
+    )
+    assert [(r["level"], r["message"], r["status"]) for r in lines] == [
+        ("INFO", "WSREJECT /ws/nowhere/", 403)
+    ]
+
+
 async def test_oversized_websocket_message_closes_the_socket(stack):
     async with stack.ws_connect(max_size=None) as connection:
         await connection.send("x" * 20_000)
