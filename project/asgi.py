@@ -56,7 +56,15 @@ async def no_route(scope, receive, send) -> None:
 # hijacking), then attach the session and user. Routes are tried in order:
 # no_route, which takes any path, last.
 websocket_app: Callable[..., Awaitable[object]] = AllowedHostsOriginValidator(
-    AuthMiddlewareStack(URLRouter([*websocket_urlpatterns, re_path(r"", no_route)]))
+    AuthMiddlewareStack(
+        URLRouter(
+            [
+                *websocket_urlpatterns,
+                # django-stubs types re_path() for views alone (as in each routing.py).
+                re_path(r"", no_route),  # type: ignore[arg-type, list-item]
+            ]
+        )
+    )
 )
 
 # With SENTRY_DSN set (project/sentry.py), a consumer's unhandled error goes to
