@@ -29,3 +29,6 @@ class Communicator(WebsocketCommunicator):
 
     async def receive_output(self, timeout=TIMEOUT):
         return await super().receive_output(timeout)
+
+    async def wait(self, timeout=TIMEOUT):
+        return await super().wait(timeout)

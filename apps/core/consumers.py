@@ -129,6 +129,10 @@ class JsonConsumer(AsyncWebsocketConsumer):
     # this deep, and what handles it (the channel layer's msgpack, code that
     # recurses) need never meet thousands of levels.
     max_json_depth = 32
+    # The codes this consumer closes sockets with, each counted under its
+    # own label in the metrics (any other a client picks counts as "other").
+    # A subclass that closes with codes of its own adds them here.
+    close_codes = frozenset({CLOSE_MESSAGE_TOO_BIG, CLOSE_SERVICE_RESTART})
 
     # This socket's counters once it is accepted, with METRICS_PORT set.
     metrics: ConsumerMetrics | None = None
@@ -155,7 +159,7 @@ class JsonConsumer(AsyncWebsocketConsumer):
     async def accept(self, *args, **kwargs):
         await super().accept(*args, **kwargs)
         if settings.METRICS_PORT:
-            self.metrics = ConsumerMetrics(type(self).__name__)
+            self.metrics = ConsumerMetrics(type(self).__name__, self.close_codes)
             self.metrics.accepted()
 
     async def websocket_disconnect(self, message):

@@ -194,7 +194,8 @@ tasks_oldest_waiting_age = Gauge(
 
 # --- WebSockets ----------------------------------------------------------------------
 # `consumer` is the consumer's class name: a handful of values, whatever the
-# URLs. `code` is the WebSocket close code, as a string.
+# URLs. `code` is the WebSocket close code, as a string, from a fixed set
+# (ConsumerMetrics.closed): a client may close with any of about two thousand.
 websocket_connections_open = Gauge(
     "websocket_connections_open",
     "WebSockets open now.",
@@ -231,17 +232,22 @@ readiness_check_ok = Gauge(
 
 # Close code Daphne reports for a connection that ended with no close frame.
 CLOSE_ABNORMAL = 1006
+# The close codes registered with IANA (RFC 6455, section 7.4): each a label
+# of its own, as is each code the consumer closes with itself.
+REGISTERED_CLOSE_CODES = frozenset(range(1000, 1016))
 
 
 class ConsumerMetrics:
-    """One consumer's counters, with its label bound once, when it connects."""
+    """One consumer's counters, with its label bound once, when it connects.
+    `own_close_codes`: the codes the consumer itself closes sockets with."""
 
-    def __init__(self, consumer: str):
+    def __init__(self, consumer: str, own_close_codes: frozenset[int] = frozenset()):
         self.open = websocket_connections_open.labels(consumer)
         self.connects = websocket_connects.labels(consumer)
         self.received = websocket_messages_received.labels(consumer)
         self.sent = websocket_messages_sent.labels(consumer)
         self.consumer = consumer
+        self.close_codes = REGISTERED_CLOSE_CODES | own_close_codes
 
     def accepted(self) -> None:
         self.connects.inc()
@@ -249,7 +255,11 @@ class ConsumerMetrics:
 
     def closed(self, code: int | None) -> None:
         self.open.dec()
-        websocket_closes.labels(self.consumer, str(code or CLOSE_ABNORMAL)).inc()
+        code = code or CLOSE_ABNORMAL
+        # Any other code is the client's choice: one label for them all, so
+        # that no client can add series to every scrape.
+        label = str(code) if code in self.close_codes else "other"
+        websocket_closes.labels(self.consumer, label).inc()
 
 
 def metrics_serve(*, port: int, multiprocess: bool) -> None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from prometheus_client import REGISTRY
 
-from apps.core.draining import server_group
+from apps.core.draining import CLOSE_SERVICE_RESTART, server_group
 from apps.core.tasks.worker import Worker
 from apps.core.tests.test_consumers import connected
 from project.settings.base import middleware
@@ -41,7 +41,15 @@ def metrics_on(settings):
     settings.METRICS_PORT = 9100
 
 
-@pytest.mark.parametrize(("code", "counted_as"), [(4321, "4321"), (None, "1006")])
+@pytest.mark.parametrize(
+    ("code", "counted_as"),
+    [
+        (1001, "1001"),  # registered (RFC 6455)
+        (CLOSE_SERVICE_RESTART, "4012"),  # the consumer's own
+        (4321, "other"),  # any other code a client picks: one label for all
+        (None, "1006"),  # no close frame
+    ],
+)
 async def test_a_socket_is_counted_from_accept_to_close(metrics_on, code, counted_as):
     before = ping_metrics(counted_as)
     client = await connected()
@@ -67,12 +75,12 @@ async def test_a_socket_is_counted_from_accept_to_close(metrics_on, code, counte
 
 async def test_nothing_is_counted_with_metrics_off(settings):
     settings.METRICS_PORT = 0
-    before = ping_metrics("4321")
+    before = ping_metrics("other")
     client = await connected()
     await client.send_to(text_data=json.dumps({"ping": 1}))
     await client.receive_from()
     await client.disconnect(code=4321)
-    assert ping_metrics("4321") == before
+    assert ping_metrics("other") == before
 
 
 async def test_a_ping_echo_sent_by_anyone_else_is_answered_and_not_timed(metrics_on):
