@@ -5,6 +5,8 @@ from django.core.files.storage import default_storage
 from django.tasks import TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist
 
+from apps.core.uploads import upload_name
+
 from .tasks import checksum_compute
 
 UPLOADS_KEY = "demo_uploads"
@@ -19,11 +21,12 @@ def upload_save(*, session, file) -> str:
 
     Each file gets a folder with a random name: anyone with a file's URL may
     fetch it (nginx serves /media/ to all), so URLs must not be guessable,
-    and the file keeps its own name for whoever downloads it.
+    and the file keeps its own name for whoever downloads it, as far as it
+    is safe to (apps.core.uploads.upload_name).
 
     The task is a row written in the caller's transaction: rolled back, it
     never runs."""
-    name = default_storage.save(f"demo/{uuid.uuid4().hex}/{file.name}", file)
+    name = default_storage.save(f"demo/{uuid.uuid4().hex}/{upload_name(file.name)}", file)
     task = checksum_compute.enqueue(name)
     upload = {"name": name, "checksum_task": task.id}
     session[UPLOADS_KEY] = [*session.get(UPLOADS_KEY, []), upload][-UPLOADS_LISTED:]

@@ -4,6 +4,7 @@ the platform's worker (one turn of its loop)."""
 
 import hashlib
 import re
+from urllib.parse import unquote
 
 import pytest
 from django.core.files.storage import default_storage
@@ -149,3 +150,16 @@ def test_uploads_noted_before_checksums_are_still_listed(client):
     page = client.get("/")
     assert upload_links(page) == [(f"/media/{name}", "old.txt")]
     assert checksums(page) == ["unavailable"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "listed"),
+    [("ü" * 200 + ".txt", "ü" * 48 + ".txt"), ("(*)", "file"), ("../../etc/passwd", "passwd")],
+    ids=["400 bytes long", "no letter", "a path"],
+)
+def test_an_odd_file_name_is_stored_under_a_safe_one(client, media_root, sent, listed):
+    response = client.post("/", {"file": SimpleUploadedFile(sent, b"hello")})
+    assert response.status_code == 302
+    [(url, name)] = upload_links(client.get("/"))
+    assert name == listed
+    assert (media_root / unquote(url.removeprefix("/media/"))).read_bytes() == b"hello"
