@@ -52,9 +52,18 @@ print(json.dumps(urls))
     return json.loads(stack.run_python(web, code).splitlines()[-1])
 
 
+UPLOADED = {
+    "page.html": HTML,
+    "drawing.svg": SVG,
+    "script.js": b"document.title = 'ran as the site'",
+    "style.CSS": b"body { display: none }",
+    "noextension": b"text",
+}
+
+
 @pytest.fixture(scope="module")
 def media_urls(stack):
-    return media_save(stack, {"page.html": HTML, "drawing.svg": SVG, "pixel.png": png()})
+    return media_save(stack, {**UPLOADED, "pixel.png": png(), "PIXEL.PNG": png()})
 
 
 def policy(response) -> dict:
@@ -75,20 +84,21 @@ def assert_safe(response):
     assert response.headers["Referrer-Policy"] == "same-origin"
 
 
-@pytest.mark.parametrize(
-    ("name", "content_type"), [("page.html", "text/html"), ("drawing.svg", "image/svg+xml")]
-)
-def test_html_and_svg_are_downloads_that_cannot_run_script(stack, media_urls, name, content_type):
+@pytest.mark.parametrize("name", UPLOADED)
+def test_anything_but_a_raster_image_is_a_download_of_no_runnable_type(stack, media_urls, name):
     response = stack.browser().get(stack.url(media_urls[name]))
     assert response.status_code == 200
-    assert response.content == {"page.html": HTML, "drawing.svg": SVG}[name]
-    assert response.headers["Content-Type"].startswith(content_type)
+    assert response.content == UPLOADED[name]
+    # Not text/html, image/svg+xml, text/javascript or text/css: with
+    # nosniff, no browser runs it as a script or applies it as a style.
+    assert response.headers["Content-Type"] == "application/octet-stream"
     assert response.headers["Content-Disposition"] == "attachment"
     assert_safe(response)
 
 
-def test_raster_images_open_in_the_browser(stack, media_urls):
-    response = stack.browser().get(stack.url(media_urls["pixel.png"]))
+@pytest.mark.parametrize("name", ["pixel.png", "PIXEL.PNG"])
+def test_raster_images_open_in_the_browser(stack, media_urls, name):
+    response = stack.browser().get(stack.url(media_urls[name]))
     assert response.status_code == 200
     assert response.content == png()
     assert response.headers["Content-Type"] == "image/png"
