@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from apps.core.storage import MEDIA_DEFAULT_TYPE, MEDIA_TYPES
 from project.env import BASE_DIR
 
 ENVSH = BASE_DIR / "nginx" / "10-site.envsh"
@@ -291,3 +292,20 @@ def test_a_missing_certificate_is_refused_with_the_reason(letsencrypt):
     assert result.stderr == (
         f"nginx: cannot read the TLS certificate {letsencrypt}/fullchain.pem: no such file\n"
     )
+
+
+def test_nginx_serves_media_as_the_s3_storage_stores_it():
+    # One allow-list of types, in two languages: nginx's `types` block for the
+    # media volume, apps/core/storage.py for a bucket.
+    media = (BASE_DIR / "nginx/snippets/media.conf").read_text()
+    block = re.search(r"\n\s*types \{(.*?)\}", media, re.S)[1]
+    nginx_types = {
+        extension: media_type
+        for media_type, *extensions in (
+            line.rstrip(";").split() for line in block.splitlines() if line.strip()
+        )
+        if extensions
+        for extension in extensions
+    }
+    assert nginx_types == MEDIA_TYPES
+    assert f"default_type {MEDIA_DEFAULT_TYPE};" in media

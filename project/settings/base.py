@@ -501,11 +501,13 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o755
 
 # Or an S3-compatible bucket (AWS, MinIO, R2, ...), when one is named. Files
 # are private to the bucket and reached through signed URLs that expire
-# (django-storages' defaults), from the bucket's origin, never the site's.
+# (django-storages' defaults), from the bucket's origin, never the site's,
+# each stored with the type and disposition nginx would give it
+# (apps/core/storage.py), never the one its uploader claimed.
 MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
 if MEDIA_S3_BUCKET:
     STORAGES["default"] = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "apps.core.storage.MediaS3Storage",
         "OPTIONS": {
             "bucket_name": MEDIA_S3_BUCKET,
             # Unset: AWS itself; a URL for any other S3-compatible service.

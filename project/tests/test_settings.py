@@ -196,7 +196,7 @@ def test_a_bucket_name_selects_s3_compatible_storage():
         MEDIA_S3_SECRET_ACCESS_KEY="example-secret",
     )
     report = json.loads(result.stdout)
-    assert report["class"] == "S3Storage", result.stderr
+    assert report["class"] == "MediaS3Storage", result.stderr
     assert report["options"] == {
         "bucket_name": "uploads",
         "endpoint_url": "https://s3.example.com",
