@@ -1,5 +1,6 @@
 """The running compose stack, reached through nginx as a browser would: a pytest
-plugin (conftest.py registers it), so that every app's tests can use it.
+plugin (conftest.py registers it), so that every app's tests can use it; and
+the toolkit an app's unit tests share (Communicator, for its consumers).
 
 `make test` starts the stack and runs the tests in a container on its
 network, with STACK_ADDRESS (where nginx listens, from there) and STACK_ORIGIN
@@ -24,6 +25,7 @@ import psycopg
 import pytest
 import requests
 import websockets
+from channels.testing import WebsocketCommunicator
 
 
 class Browser(requests.Session):
@@ -516,3 +518,36 @@ async def socket_on_each_replica(stack: Stack, path: str = "/ws/ping/") -> tuple
     for connection in sockets.values():
         await connection.close()
     raise AssertionError("nginx never spread connections over every replica")
+
+
+# --- Consumers' unit tests: a WebSocket client without the stack ------------------
+
+# How long a reply, a handshake or a close may take. channels' default, 1 s,
+# is short on a loaded two-core machine, where each goes through Redis: a
+# disconnect that overran it was cancelled before the consumer gave back its
+# client's budget, and a later test met it. What comes does so in
+# milliseconds, so a longer wait slows no passing test.
+COMMUNICATOR_TIMEOUT = 5
+
+
+class Communicator(WebsocketCommunicator):
+    """channels' WebsocketCommunicator, with COMMUNICATOR_TIMEOUT as every wait's default.
+    receive_nothing() keeps its own: it waits for what should not come."""
+
+    async def connect(self, timeout=COMMUNICATOR_TIMEOUT):
+        return await super().connect(timeout)
+
+    async def disconnect(self, code=1000, timeout=COMMUNICATOR_TIMEOUT):
+        return await super().disconnect(code, timeout)
+
+    async def receive_from(self, timeout=COMMUNICATOR_TIMEOUT):
+        return await super().receive_from(timeout)
+
+    async def receive_json_from(self, timeout=COMMUNICATOR_TIMEOUT):
+        return await super().receive_json_from(timeout)
+
+    async def receive_output(self, timeout=COMMUNICATOR_TIMEOUT):
+        return await super().receive_output(timeout)
+
+    async def wait(self, timeout=COMMUNICATOR_TIMEOUT):
+        return await super().wait(timeout)

@@ -10,7 +10,7 @@ import pytest
 
 from project.asgi import application
 from project.logs import FIELDS, formatter
-from tests.consumers import Communicator
+from tests.stack import Communicator
 
 
 def formatted(log_format: str, **extra) -> str:

@@ -12,7 +12,7 @@ from apps.core import draining
 from apps.core.consumers import CLOSE_MESSAGE_TOO_BIG, JsonConsumer, client_budgets, json_depth
 from apps.core.draining import CLOSE_SERVICE_RESTART, server_group
 from project.asgi import application
-from tests.consumers import Communicator
+from tests.stack import Communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

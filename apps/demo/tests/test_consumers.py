@@ -17,7 +17,7 @@ from apps.core.tasks.worker import Worker
 from apps.demo.consumers import MAX_MESSAGE_CHARS
 from apps.demo.uploads import UPLOADS_KEY
 from project.asgi import application
-from tests.consumers import Communicator
+from tests.stack import Communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
