@@ -44,8 +44,8 @@ if settings.METRICS_PORT:
 
 
 async def no_route(scope, receive, send) -> None:
-    """A handshake for a path no route serves: refused, as a 403 (ASGI lets
-    a server answer a handshake with no other status), with one access log
+    """A handshake for a path no route serves: refused, which Daphne answers
+    with a 403 (it has no way to send another status), with one access log
     line (WSREJECT), not URLRouter's ValueError, which Daphne turns into a 500
     with a traceback, and a Sentry event each."""
     await receive()  # websocket.connect
