@@ -694,17 +694,22 @@ def main(rendered, prefix, app_image, nginx_image, *options):
                 name = container["image"].rsplit(":", 1)[0]
                 container["image"] = built.get(name, container["image"])
     stack = Stack(docs, prefix, drain="--drain" in options)
+    failure = None
     try:
         stack.up_and_check()
     except Exception as error:
         # Where, in this script: a bare "timed out" says little on its own.
         where = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == __file__]
         calls = " < ".join(f"{frame.name} (line {frame.lineno})" for frame in reversed(where))
-        log(f"FAILED: {error}; in {calls}")
+        failure = f"FAILED: {error}; in {calls}"
+        log(failure)
         stack.show_logs()
-        return 1
     finally:
         stack.teardown()
+    if failure:
+        # Again, last: a CI log cut to its tail still says what failed.
+        log(failure)
+        return 1
     log(
         "the local overlay ran on podman: every probe passes, the page, a POST "
         "and a WebSocket work through nginx, and the worker pods run tasks"
