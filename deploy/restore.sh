@@ -26,4 +26,12 @@ docker compose exec -T db pg_restore --username postgres --dbname app \
     --clean --if-exists --single-transaction <"$file"
 echo "restore: restored in $(($(date +%s) - started)) s; applying any newer migrations"
 docker compose run --rm --no-deps --no-TTY migrate
+# Redis still holds copies of the sessions of before (apps/core/sessions.py),
+# and dropping a table tells no trigger: drop them, so that each session is
+# read from the restored table. (A stack whose Redis is down has none to
+# serve: the workers stop vouching for them.)
+echo "restore: dropping the sessions' copies in Redis"
+docker compose run --rm --no-deps --no-TTY migrate python manage.py shell --command \
+    "from apps.core.sessions import copies_drop_all; copies_drop_all()" ||
+    echo "restore: could not reach Redis; its session copies are not trusted until the worker drops them" >&2
 echo "restore: done"

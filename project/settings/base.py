@@ -169,20 +169,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 
 # ---------------------------------------------------------------------------
-# Redis: cache and channel layer
+# Redis: cache, session copies and channel layer
 # ---------------------------------------------------------------------------
 # One Redis server, a logical database for each use, so that each can be
-# flushed, inspected or moved to its own server without touching the other:
-#   /0  cache          (django-redis, CACHES["default"])
-#   /2  channel layer  (channels-redis, CHANNEL_LAYERS["default"])
-# /1 held a copy of the sessions, which now live in PostgreSQL alone (below);
-# the channel layer stays on /2 so that, during a rolling update, processes of
-# the previous release and of this one still reach each other's sockets.
+# flushed, inspected or moved to its own server without touching the others:
+#   /0  cache           (django-redis, CACHES["default"])
+#   /1  session copies  (CACHES["sessions"], apps/core/sessions.py alone)
+#   /2  channel layer   (channels-redis, CHANNEL_LAYERS["default"])
 # REDIS_URL names the server (redis://host:6379); these numbers replace any
 # database number in it. Without REDIS_URL (a plain virtualenv) each process
-# keeps both in memory; production.py refuses that.
+# keeps its cache and channel layer in memory, and sessions have no copies;
+# production.py refuses that.
 REDIS_URL = env.str("REDIS_URL", default="")
-REDIS_DATABASES = {"cache": 0, "channels": 2}
+REDIS_DATABASES = {"cache": 0, "sessions": 1, "channels": 2}
 # The stack's Redis requires a password (production.py requires one too),
 # read through REDIS_PASSWORD_FILE as the database's is. It goes into the
 # URLs built below, which only this process sees.
@@ -222,7 +221,7 @@ def redis_cache(use: str, **options) -> dict:
 
 
 if REDIS_URL:
-    CACHES = {"default": redis_cache("cache")}
+    CACHES = {"default": redis_cache("cache"), "sessions": redis_cache("sessions")}
     CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             # Redis pub/sub: a message to a group is one PUBLISH, which Redis
@@ -257,15 +256,20 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # ---------------------------------------------------------------------------
-# Sessions: in PostgreSQL alone
+# Sessions: in PostgreSQL, read from a copy in Redis
 # https://docs.djangoproject.com/en/6.1/topics/http/sessions/
 # ---------------------------------------------------------------------------
-# Every request that uses its session reads the row (a primary-key lookup), so a
-# session deleted from the database, by logout or by hand, is gone on the next
-# request, and Redis being down costs sessions nothing. Django's database engine,
-# plus a 503 rather than a 400 when PostgreSQL is unreachable on save
-# (apps/core/sessions.py explains why there is no copy in Redis).
+# PostgreSQL keeps every session; a request reads the session's copy in Redis
+# (/1), and asks PostgreSQL only when there is none. A session deleted from
+# PostgreSQL, by any path, is not served again: the worker drops its copy at
+# once, and copies are trusted only while a worker vouches for them (3 s).
+# apps/core/sessions.py says how. Redis lost or unreachable: sessions are read
+# from PostgreSQL, nobody is logged out.
 SESSION_ENGINE = "apps.core.sessions"
+# How long a copy lives before it is read from PostgreSQL again (it stays
+# valid only while vouched for, whatever this says). 0: no copies, every
+# request reads PostgreSQL, as Django's database engine does.
+SESSION_COPY_SECONDS = env.int("SESSION_COPY_SECONDS", default=3600)
 
 # ---------------------------------------------------------------------------
 # Accounts: /accounts/ (apps/accounts), django-allauth's pages

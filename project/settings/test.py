@@ -8,7 +8,7 @@ creates and drops its own test database; the Redis tests use keys of their own.
 from django.core.management.utils import get_random_secret_key
 
 from .base import *  # noqa: F403
-from .base import STORAGES
+from .base import CACHES, STORAGES
 
 SECRET_KEY = get_random_secret_key()
 
@@ -24,3 +24,9 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The session copies of the tests' own database (pytest-django's test_app) go
+# to a Redis database of their own: the stack's worker vouches for the copies
+# of the stack's database (apps/core/sessions.py), never for these.
+if "sessions" in CACHES:
+    CACHES["sessions"]["LOCATION"] = CACHES["sessions"]["LOCATION"].rsplit("/", 1)[0] + "/3"

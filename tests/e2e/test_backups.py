@@ -99,3 +99,22 @@ def test_restore_refuses_a_missing_file_and_changes_nothing(stack, tmp_path):
     assert result.returncode == 2
     assert "missing or empty" in result.stderr
     assert table_exists("accounts_user")
+
+
+def test_a_session_made_after_the_dump_is_not_served_after_a_restore(stack, tmp_path):
+    email, password = user_create(stack)
+    script_run(stack, "deploy/backup.sh", str(tmp_path))
+    (dump,) = tmp_path.iterdir()
+    # Logged in after the dump, as a user who is in it: the session's row is
+    # not in the dump, and its copy in Redis must not outlive the restore.
+    later = stack.browser()
+    log_in(stack, later, email, password)
+    assert is_logged_in(stack, later)
+    try:
+        assert "restore: done" in script_run(stack, "deploy/restore.sh", str(dump))
+    finally:
+        stack.wait_ready(timeout=90)
+    assert not is_logged_in(stack, later)
+    browser = stack.browser()
+    log_in(stack, browser, email, password)
+    assert is_logged_in(stack, browser)

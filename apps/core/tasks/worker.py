@@ -64,6 +64,7 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 from apps.core import metrics
 from apps.core.models import WorkerBeat
 from apps.core.request_id import request_context
+from apps.core.sessions import CopyEvictor
 from apps.core.tasks.backend import enqueuing_request_id
 from apps.core.tasks.schedules import schedules_enqueue
 
@@ -129,6 +130,12 @@ class Worker:
         logger.info("worker %s starting", self.worker_id)
         beat = threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True)
         beat.start()
+        # Drops the Redis copies of sessions deleted from PostgreSQL, and
+        # vouches for the rest (apps/core/sessions.py): a thread of every
+        # worker, so that a running worker is all it needs.
+        if CopyEvictor.enabled():
+            evictor = CopyEvictor(self.stopping)
+            threading.Thread(target=evictor.run, name="session-evictor", daemon=True).start()
         chores_due = 0.0
         while not self.stopping.is_set():
             self.loop_at = time.time()
