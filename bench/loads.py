@@ -39,10 +39,21 @@ class HttpResult:
     errors: int  # socket errors, and answers other than 2xx or 3xx
 
 
-def wrk(url: str, *, seconds: float, connections: int = 32, threads: int = 2) -> HttpResult:
-    """wrk against `url` for `seconds`, with the stack's Host header."""
+def wrk(
+    url: str,
+    *,
+    seconds: float,
+    connections: int = 32,
+    threads: int = 2,
+    headers: tuple[str, ...] = (),
+) -> HttpResult:
+    """wrk against `url` for `seconds`, with the stack's Host header and
+    `headers` ("Name: value") on every request."""
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    command += ["-H", f"Host: {HOST}", url]
+    command += ["-H", f"Host: {HOST}"]
+    for header in headers:
+        command += ["-H", header]
+    command.append(url)
     # The command is fixed above; only numbers and the URL vary.
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
     return wrk_parse(output)

@@ -137,6 +137,18 @@ def enqueue_numbers(comparison: dict) -> str:
     )
 
 
+def session_copies_numbers(comparison: dict) -> str:
+    """12: each side's rate, web's CPU and the database's statements a request."""
+    return "<br>".join(
+        f"{name}: {side['rate']:,.0f} req/s, p99 {side['p99_ms']:.1f} ms, "
+        f"web {side['web_cpu_ms']:.2f} CPU ms/req, PostgreSQL {side['queries']:.3f} "
+        f"queries/req ({side['session_queries']:.3f} on django_session), "
+        f"the stack {side['cpu_s_per_1k']:.2f}"
+        + (f", {side['errors']} errors" if side["errors"] else "")
+        for name, side in comparison["sides"].items()
+    )
+
+
 FIGURES = [
     Figure(
         "static_rate",
@@ -275,6 +287,31 @@ FIGURES = [
         Goal(1.1, at_most=True, strict=True, text="< 1.10"),
         lambda r: enqueue_numbers(r["enqueue"]),
     ),
+    Figure(
+        "session_copies_cpu_ratio",
+        "12",
+        "web's CPU per request, a page reading its session: copies on / off",
+        lambda r: r["session_copies"]["ratios"]["web_cpu_ms"],
+        # A copy is read in place of the row: it must not cost web more.
+        Goal(1.0, at_most=True),
+        lambda r: session_copies_numbers(r["session_copies"]),
+    ),
+    Figure(
+        "session_copies_queries_on",
+        "12",
+        "PostgreSQL queries per request, a page reading its session: copies on",
+        lambda r: r["session_copies"]["sides"]["copies on"]["queries"],
+        "none: the whole database's, the worker's polling included",
+        lambda r: session_copies_numbers(r["session_copies"]),
+    ),
+    Figure(
+        "session_copies_queries_off",
+        "12",
+        "PostgreSQL queries per request, a page reading its session: copies off",
+        lambda r: r["session_copies"]["sides"]["copies off"]["queries"],
+        "none: copies on's companion",
+        lambda r: session_copies_numbers(r["session_copies"]),
+    ),
 ]
 
 
@@ -324,6 +361,7 @@ CPU_BREAKDOWNS = {
     "mix": "9, the mixed load",
     "observability": "10, the page",
     "enqueue": "11, the page enqueuing one task or none (worker stopped)",
+    "session_copies": "12, a page reading its session, copies on and off",
 }
 
 
@@ -555,6 +593,28 @@ def counted_errors(results: dict) -> list[str]:
     return problems
 
 
+def session_copies_problems(results: dict) -> list[str]:
+    """12's two sides must be what they say: with copies on, the session is
+    read from Redis (next to no django_session query a request: a worker
+    vouches for the copies); with copies off, from PostgreSQL, every request.
+    Either one wrong (no worker, SESSION_COPY_SECONDS not reaching web-nocopy)
+    leaves both sides the same, and the CPU ratio near 1, within its bounds."""
+    sides = results.get("session_copies", {}).get("sides", {})
+    on = sides.get("copies on", {}).get("session_queries")
+    off = sides.get("copies off", {}).get("session_queries")
+    problems = []
+    if isinstance(on, int | float) and on > 0.1:
+        problems.append(
+            f"12: copies on: {on:.2f} session queries a request: copies not read "
+            "(is a worker vouching for them?)"
+        )
+    if isinstance(off, int | float) and off < 0.9:
+        problems.append(
+            f"12: copies off: {off:.2f} session queries a request, where every request reads one"
+        )
+    return problems
+
+
 def quick_run_problems(folder: str) -> list[str]:
     """What is wrong with the quick run whose report is in `folder`, all of it:
     any figure missing (missing_figures), any scenario that failed, any side
@@ -578,6 +638,7 @@ def quick_run_problems(folder: str) -> list[str]:
                 f"idle: {held:,} of {opened:,} idle WebSockets held "
                 f"(close codes {idle.get('close_codes')})"
             )
+    problems += session_copies_problems(results)
     for figure in RATIO_FIGURES:
         value = figure_value(figure, results)
         low, high = loose_bounds(figure)

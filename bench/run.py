@@ -8,6 +8,7 @@ every scenario briefly; its figures only show that the harness works.
 """
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -105,6 +106,11 @@ SLOW_PAGE = "/bench/slow/"
 ENQUEUE_PAGE = "/bench/enqueue/"
 # The probe tasks' own page: enqueue many, read their times, delete them.
 TASKS_API = "http://web:8000/bench/tasks/"
+# A returning visitor's page: it reads the session its cookie names, writes
+# nothing, and renders a small template (scenario 12).
+SESSION_PAGE = "/bench/session/"
+# The stack's database, as DATABASE_URL names it (docker-compose.yml).
+DATABASE = "app"
 
 
 def progress(text: str) -> None:
@@ -584,6 +590,136 @@ def worker_pickup(stack: Stack, plan: Plan) -> dict:
     }
 
 
+# --- 12: session copies -----------------------------------------------------------
+
+
+def psql(stack: Stack, *statements: str) -> str:
+    """Run statements in the stack's database, one at a time (ALTER SYSTEM
+    refuses a transaction), as PostgreSQL's superuser over the db container's
+    own socket (peer authentication: no password read), and return the
+    output: unaligned, one row a line, columns split by "|"."""
+    db = stack.containers("db")[0]
+    command = ["psql", "--no-psqlrc", "--no-align", "--tuples-only", "--set", "ON_ERROR_STOP=1"]
+    command += ["--username", "postgres", "--dbname", DATABASE]
+    for statement in statements:
+        command += ["--command", statement]
+    code, output = db.exec_run(command, user="postgres")
+    if code != 0:
+        raise RuntimeError(f"psql failed ({code}): {output.decode()[-1000:]}")
+    return output.decode().strip()
+
+
+def pg_stat_track(stack: Stack, track: str) -> None:
+    """What pg_stat_statements counts: "top" (every statement clients send) or
+    "none". bench/compose.yml loads it into the bench's PostgreSQL; main()
+    has it count nothing (so that it costs the other scenarios nothing), and
+    scenario 12 turns it on for its own time (pg_stat_tracking). A backend
+    takes the new setting before its next statement but one."""
+    psql(
+        stack,
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+        f"ALTER SYSTEM SET pg_stat_statements.track = '{track}'",
+        "SELECT pg_reload_conf()",
+    )
+
+
+@contextlib.contextmanager
+def pg_stat_tracking(stack: Stack):
+    """pg_stat_statements counting every statement, for the time of the block."""
+    pg_stat_track(stack, "top")
+    try:
+        yield
+    finally:
+        pg_stat_track(stack, "none")
+
+
+# Every statement run in the stack's database so far, and those that name
+# django_session (the session's SELECT; a save's UPDATE, which this page never
+# makes). Why pg_stat_statements: it is PostgreSQL's own count of what each
+# client sent, every statement (Django's connection health check, `SELECT 1`,
+# included, which a count of django_session's scans would miss), and it counts
+# a statement as it ends, in shared memory, where pg_stat_database's and
+# pg_stat_user_tables' counters reach the view only when a backend flushes
+# them (PostgreSQL 15+: lazily, a second or more after). So once wrk is done,
+# every query of every request it counted is in these sums. What they also
+# hold: the rest of the stack's queries meanwhile (the worker's polling every
+# 0.25 s, its heartbeat, nginx's follower asking web's /readyz every 2 s),
+# the same few a second on both sides; the session column has none of them.
+# Only the stack's database (psql's, DATABASE); this query itself is left out.
+STATEMENT_CALLS = """
+SELECT coalesce(sum(calls), 0),
+       coalesce(sum(calls) FILTER (WHERE query ILIKE '%django_session%'), 0)
+FROM pg_stat_statements
+WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND query NOT ILIKE '%pg_stat_statements%'
+"""
+
+
+def statement_calls(stack: Stack) -> tuple[int, int]:
+    total, session = psql(stack, STATEMENT_CALLS).split("|")
+    return int(total), int(session)
+
+
+def session_cookie() -> str:
+    """A session to read: one visit to the page, straight to Gunicorn, which
+    stores its visit counter in a new session; the Cookie header naming it."""
+    request = urllib.request.Request(f"http://web:8000{PAGE}", headers={"Host": loads.HOST})
+    # The URL is fixed above; nothing in it varies.
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+        cookies = response.headers.get_all("Set-Cookie") or []
+    if not cookies:
+        raise RuntimeError(f"{PAGE} set no cookie: no session to read")
+    return "; ".join(cookie.split(";", 1)[0] for cookie in cookies)
+
+
+def session_copies_compare(stack: Stack, plan: Plan) -> dict:
+    """12: a returning visitor's page, which reads its session, straight to
+    Gunicorn: the stack's web (copies on, the stack's worker vouching for
+    them) against web-nocopy, the same with SESSION_COPY_SECONDS=0 (started
+    for this scenario alone). Both read the same session, one cookie on every
+    request. Per side: web's CPU per request (its own container), and the
+    database's statements per request (pg_stat_statements)."""
+    if not stack.containers("worker"):
+        raise RuntimeError("no worker running: nothing vouches for the copies")
+    stack.start_healthy("web-nocopy")
+    try:
+        with pg_stat_tracking(stack):
+            headers = (f"Cookie: {session_cookie()}",)
+            sides = {
+                "copies on": ("web", f"http://web:8000{SESSION_PAGE}"),
+                "copies off": ("web-nocopy", f"http://web-nocopy:8000{SESSION_PAGE}"),
+            }
+            # Warm up: connections, lazy imports, the session's copy made,
+            # and every backend on pg_stat_statements' new setting.
+            for _, url in sides.values():
+                loads.wrk(url, seconds=1, headers=headers)
+
+            def measure(side: tuple[str, str]) -> dict:
+                service, url = side
+                calls_before = statement_calls(stack)
+                cpu_before = stack.cpu_seconds_by_service()
+                result = loads.wrk(url, seconds=plan.http_seconds, headers=headers)
+                cpu_after = stack.cpu_seconds_by_service()
+                calls_after = statement_calls(stack)
+                cpu = cpu_by_service_ms(cpu_before, cpu_after, result.requests)
+                requests = max(result.requests, 1)
+                return {
+                    "rate": result.rate,
+                    "p50_ms": result.p50_ms,
+                    "p99_ms": result.p99_ms,
+                    "web_cpu_ms": cpu.get(service, 0.0),
+                    "queries": (calls_after[0] - calls_before[0]) / requests,
+                    "session_queries": (calls_after[1] - calls_before[1]) / requests,
+                    "cpu_s_per_1k": sum(cpu.values()),
+                    "errors": result.errors,
+                    "cpu_ms_by_service": cpu,
+                }
+
+            return alternate(plan, "12 session copies", sides, measure)
+    finally:
+        stack.stop("web-nocopy")
+
+
 def echo_compare(stack: Stack, plan: Plan) -> dict:
     def measure(targets) -> dict:
         cpu_before = stack.cpu_seconds()
@@ -694,6 +830,10 @@ def main() -> int:
         "machine": machine(stack),
     }
 
+    # pg_stat_statements (bench/compose.yml) counting nothing: only scenario
+    # 12 turns it on.
+    pg_stat_track(stack, "none")
+
     def attempt(key: str, measure) -> None:
         """One scenario's figures; a scenario that fails is noted in the report,
         and the others still run and keep theirs."""
@@ -740,6 +880,9 @@ def main() -> int:
         attempt("worker_throughput", lambda: worker_throughput(stack, plan))
         progress(f"11: one worker: pickup delay at {plan.tasks_rate:g} tasks/s, open-loop")
         attempt("worker_pickup", lambda: worker_pickup(stack, plan))
+    if "12" in only:
+        progress("12: a returning visitor's page, session copies on and off")
+        attempt("session_copies", lambda: session_copies_compare(stack, plan))
     if os.environ.get("BENCH_PROFILE") == "1":
         progress("profile: the page under load, py-spy in Gunicorn, every container's CPU")
         attempt("profile", lambda: profile_compare(stack, plan))

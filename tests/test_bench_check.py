@@ -40,7 +40,7 @@ def side(rate, p99_ms, errors=0, **more):
 GOOD = {
     "quick": True,
     "plan": {"rounds": 2, "http_seconds": 2, "idle_connections": 200, "mix_rate": 40},
-    "scenarios": ["1", "10", "11", "2", "3", "4", "5", "6", "7", "8", "9"],
+    "scenarios": ["1", "10", "11", "12", "2", "3", "4", "5", "6", "7", "8", "9"],
     "machine": {"cpus": 2, "load_before": 13.81, "load_after": 18.34},
     "public_vs_static": {
         "sides": {"public page": side(9255.0, 114.3), "static file": side(2878.0, 128.0)},
@@ -90,6 +90,13 @@ GOOD = {
         "p50_ms": 1708.0,
         "p99_ms": 3626.0,
         "rounds": {"tasks": 150, "request_p99_ms": 1105.0, "errors": 0},
+    },
+    "session_copies": {
+        "sides": {
+            "copies on": side(829.0, 180.6, web_cpu_ms=1.356, queries=0.02, session_queries=0.0),
+            "copies off": side(511.0, 542.5, web_cpu_ms=2.023, queries=2.03, session_queries=1.0),
+        },
+        "ratios": {"rate": 1.62, "p99_ms": 0.33, "web_cpu_ms": 0.70, "queries": 0.01},
     },
     "echo": {
         "sides": {"through nginx": side(461.4, 140.2), "straight to Daphne": side(382.7, 139.6)},
@@ -158,6 +165,10 @@ FAULTS = {
         {("broadcast", "ratios", "p99_ms"): 150.0},
         "6: broadcast p99, last client: room / raw Redis PUBLISH: 150, out of",
     ),
+    "session copies not read": (
+        {("session_copies", "sides", "copies on", "session_queries"): 1.0},
+        "12: copies on: 1.00 session queries a request: copies not read",
+    ),
     "a figure missing": (
         {("cold_start", "seconds"): None},
         "missing: 8: cold start: `docker compose up` to all healthy (s)",
@@ -199,7 +210,7 @@ def test_a_good_quick_run_passes(tmp_path):
     result = check(tmp_path, GOOD)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert "holds all 15 figures" in result.stdout
+    assert "holds all 18 figures" in result.stdout
 
 
 @pytest.mark.parametrize("fault", FAULTS)

@@ -10,6 +10,7 @@ from . import consumers, views
 urlpatterns = [
     path("bench/page/", views.page),
     path("bench/public/", views.public),
+    path("bench/session/", views.session_read),
     path("bench/slow/", views.slow),
     path("bench/enqueue/", views.page_enqueue),
     path("bench/tasks/", views.tasks),

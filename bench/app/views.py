@@ -28,6 +28,14 @@ def page(request):
     return render(request, "bench/page.html", {"visits": visits})
 
 
+def session_read(request):
+    """A returning visitor's page (scenario 12): it reads the session its
+    cookie names (the visit counter /bench/page/ stored) and renders a small
+    template, and writes nothing. So the session's read is all the request
+    asks of the session engine: a copy from Redis, or a PostgreSQL query."""
+    return render(request, "bench/session.html", {"visits": request.session.get("visits", 0)})
+
+
 def page_enqueue(request):
     """The same page, which also enqueues one task (the probe, which does
     nothing): what an enqueue adds to a request (scenario 11)."""
