@@ -33,7 +33,8 @@ class Command(BaseCommand):
         dropped = "no copies in Redis"
         if Copies.client() is not None:
             try:
-                dropped = f"{copies_drop_all()} keys of copies dropped from Redis"
+                copies_drop_all()
+                dropped = "every copy in Redis dropped"
             except RedisError as error:
                 dropped = f"Redis unreachable ({error}); the workers drop the copies"
         self.stdout.write(f"Ended {ended} sessions; {dropped}.")
