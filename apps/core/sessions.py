@@ -40,7 +40,7 @@ No write is lost or brought back:
   not write a new copy: two saves racing could leave the older one there.
 - A copy is made only by a request that took the session's lease (SET NX)
   before reading the row, and only if the lease is still its own when it
-  writes the copy (one Lua script). Deleting the copy deletes the lease, so a
+  writes the copy (a transaction that WATCHes the lease). Deleting the copy deletes the lease, so a
   read that raced a save or a revocation never leaves its stale row behind.
 - A copy that a save could not delete (Redis unreachable from that process)
   is handed to the evictor through PostgreSQL (the same notification).
@@ -89,7 +89,7 @@ from django.db import (
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_redis import get_redis_connection
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 logger = logging.getLogger(__name__)
 
@@ -107,18 +107,6 @@ VOUCH_EVERY_SECONDS = 1
 LEASE_MILLISECONDS = 5000
 # After Redis failed a request: go straight to PostgreSQL for this long.
 REDIS_PAUSE_SECONDS = 5
-
-# KEYS: copy, lease; ARGV: lease token, data, seconds. The copy is written
-# only if the lease is still the caller's: nothing deleted it since the
-# caller took it, before reading the row.
-FILL_IF_LEASED = """
-if redis.call('get', KEYS[2]) == ARGV[1] then
-  redis.call('set', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  redis.call('del', KEYS[2])
-  return 1
-end
-return 0
-"""
 
 
 def hashed(session_key: str) -> str:
@@ -158,6 +146,25 @@ class Copies:
                 error,
             )
         cls.paused_until = time.monotonic() + REDIS_PAUSE_SECONDS
+
+    @staticmethod
+    def fill(client, session_key: str, token: str, data: str, seconds: int) -> None:
+        """Write the copy only if the lease is still the caller's: nothing
+        deleted it since the caller took it, before reading the row. A Redis
+        transaction that WATCHes the lease, not a Lua script: the
+        application's Redis user need not run scripts."""
+        lease = lease_key(session_key)
+        with client.pipeline() as pipe:
+            try:
+                pipe.watch(lease)
+                if pipe.get(lease) != token.encode():
+                    return
+                pipe.multi()
+                pipe.set(copy_key(session_key), data, ex=seconds)
+                pipe.delete(lease)
+                pipe.execute()
+            except WatchError:  # deleted or taken meanwhile: no copy
+                return
 
     @classmethod
     def drop(cls, session_key: str) -> None:
@@ -203,15 +210,7 @@ class SessionStore(DBStore):
             )
             if seconds > 0:
                 try:
-                    client.eval(
-                        FILL_IF_LEASED,
-                        2,
-                        copy_key(key),
-                        lease_key(key),
-                        token,
-                        session.session_data,
-                        seconds,
-                    )
+                    Copies.fill(client, key, token, session.session_data, seconds)
                 except RedisError as error:
                     Copies.failed(error)
         return self.decode(session.session_data)
