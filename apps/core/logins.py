@@ -3,7 +3,10 @@ whom a failure is counted against, and what a locked-out client is told."""
 
 import math
 
+from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_cool_off
+from django.conf import settings
+from django.db.models import Sum
 from django.http import HttpResponse
 from django.shortcuts import render
 
@@ -36,3 +39,20 @@ def account_name(request, credentials: dict | None) -> str | None:
     fields = credentials or request.POST
     name = fields.get("email") or fields.get("username") or fields.get("login")
     return name.strip().lower() if isinstance(name, str) else None
+
+
+class LoginFailures(AxesDatabaseHandler):
+    """django-axes' database handler, with a limit for each of its two counts
+    (AXES_LOCKOUT_PARAMETERS: the client, then the pair of account and
+    client): AXES_FAILURE_LIMIT failures at one account from one client lock
+    that pair, LOGIN_FAILURE_LIMIT_PER_CLIENT from one client lock it at
+    every account. axes compares one number with one limit, AXES_FAILURE_LIMIT;
+    so the client's count is given scaled to it."""
+
+    def get_failures(self, request, credentials=None) -> int:
+        by_client, by_pair = (
+            attempts.aggregate(failures=Sum("failures_since_start"))["failures"] or 0
+            for attempts in self.get_user_attempts(request, credentials)
+        )
+        pair_limit = settings.AXES_FAILURE_LIMIT
+        return max(by_pair, by_client * pair_limit // settings.LOGIN_FAILURE_LIMIT_PER_CLIENT)

@@ -324,26 +324,31 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Two counts, each locked on its own: failures from one client address (at
-# any accounts), and failures at one account (from any addresses). The tenth
-# within 15 minutes of the one before locks that address, or that account,
-# until 15 minutes after it; logins from other addresses to other accounts go
-# on as usual. The locked account's owner is locked out too, for those 15
-# minutes (an admin may lift it sooner: `manage.py axes_reset_username NAME`):
-# the price of stopping guesses spread over many addresses. An attacker can
-# renew the lockout with ten more tries every 15 minutes, each round in the
-# admin's "Access attempts" list; nobody can make it last longer than that.
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
-AXES_FAILURE_LIMIT = 10
+# Two counts (apps/core/logins.py, LoginFailures), each locked on its own:
+# failures at one account from one client (an address, an IPv6 /64), and
+# failures from one client at any accounts. The tenth of the first, or the
+# thirtieth of the second, within 15 minutes of the one before, locks that
+# pair, or that client, until 15 minutes after it. Nothing locks an account
+# from everywhere: whoever knows an address could then lock its owner out.
+# So a guesser spread over many addresses gets 10 guesses at an account per
+# address (per /64) every 15 minutes: Django's password validators make each
+# guess count for little, and docs/security.md says how to keep /admin/ to
+# known networks. Every lockout is in the admin's "Access attempts" list,
+# and `manage.py axes_reset` lifts them sooner.
+# The order matters to LoginFailures: the client, then the pair.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", ["username", "ip_address"]]
+AXES_FAILURE_LIMIT = 10  # at one account, from one client
+LOGIN_FAILURE_LIMIT_PER_CLIENT = 30  # from one client, at any accounts
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 # Tries sent during a lockout are refused without being counted: they do not
 # push its end back, and they write nothing.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-# Counted in PostgreSQL (django-axes' default handler), which every Gunicorn
-# worker and web replica shares, and which a login needs anyway to find the
-# user: a Redis outage changes nothing here, and there is no store of its own
-# to fail. Expired counts are deleted as new failures come in.
-AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# Counted in PostgreSQL (django-axes' database handler, with the two limits
+# above), which every Gunicorn worker and web replica shares, and which a
+# login needs anyway to find the user: a Redis outage changes nothing here,
+# and there is no store of its own to fail. Expired counts are deleted as new
+# failures come in.
+AXES_HANDLER = "apps.core.logins.LoginFailures"
 # The address ClientAddressMiddleware set, as nginx saw it; an IPv6 client's
 # whole /64 counts as one address (apps/core/logins.py).
 AXES_CLIENT_IP_CALLABLE = "apps.core.logins.client_network"
