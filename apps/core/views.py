@@ -30,8 +30,10 @@ def liveness(request):
 
 class Throttled:
     """A function whose result is computed anew at most once every `seconds`
-    in this process, and shared meanwhile. Threads that ask while it is being
-    computed wait for that result rather than compute their own."""
+    in this process, and shared meanwhile. While one thread computes it
+    again, the others get the last result at once, rather than wait on a slow
+    dependency (its timeout) for an answer a second newer; only the very
+    first call, which has no result to give, waits."""
 
     def __init__(self, function, *, seconds: float):
         self.function, self.seconds = function, seconds
@@ -42,11 +44,18 @@ class Throttled:
         self.computed_at, self.result = -math.inf, None
 
     def __call__(self):
-        with self.lock:
-            if time.monotonic() - self.computed_at >= self.seconds:
-                self.result = self.function()
-                self.computed_at = time.monotonic()
+        if time.monotonic() - self.computed_at < self.seconds:
             return self.result
+        # Without a result yet, wait for the thread computing it; with one,
+        # compute it again only if no other thread is doing so.
+        if self.lock.acquire(blocking=self.result is None):
+            try:
+                if time.monotonic() - self.computed_at >= self.seconds:
+                    self.result = self.function()
+                    self.computed_at = time.monotonic()
+            finally:
+                self.lock.release()
+        return self.result
 
 
 def readiness_checks_run() -> dict[str, str]:
@@ -76,18 +85,24 @@ readiness_checks_recent = Throttled(readiness_checks_run, seconds=1)
 
 
 def readiness(request):
-    """Every dependency answers; 503 names each one that does not, so a load
-    balancer stops sending traffic and an operator sees why. A draining server
-    (one that is stopping) is not ready, whatever its dependencies say: that is
-    read on every request, never from the last check, so it shows at once."""
+    """Every dependency answers; 503 otherwise, so a load balancer stops
+    sending traffic. A draining server (one that is stopping) is not ready,
+    whatever its dependencies say: that is read on every request, never from
+    the last check, so it shows at once.
+
+    Which dependency failed is told to those who ask web and asgi directly
+    (Docker's and Kubernetes' probes, nginx's follower, an operator on the
+    host), not to the public site: nginx adds X-Forwarded-For to every
+    request it passes on (nginx/snippets/proxy-headers.conf), and the probes
+    send none."""
     if is_draining():
         return JsonResponse({"status": "draining"}, status=503)
     checks = readiness_checks_recent()
     ready = all(result == "ok" for result in checks.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks},
-        status=200 if ready else 503,
-    )
+    answer = {"status": "ok" if ready else "unavailable"}
+    if "HTTP_X_FORWARDED_FOR" not in request.META:
+        answer["checks"] = checks
+    return JsonResponse(answer, status=200 if ready else 503)
 
 
 def server_error(request):

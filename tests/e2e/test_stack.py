@@ -63,8 +63,16 @@ def test_static_files_come_from_nginx_hashed_cached_and_gzipped(stack):
         assert response.headers["Server"] == "nginx"
 
 
-def test_readyz_through_nginx(stack):
+def test_readyz_through_nginx_says_ready_and_no_more(stack):
     response = stack.browser().get(stack.url("/readyz"))
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_asked_directly_names_each_check(stack):
+    # As Docker's and Kubernetes' probes and nginx's follower ask it.
+    address = stack.address_of(stack.containers("web")[0])
+    response = requests.get(f"http://{address}:8000/readyz", timeout=5)
     assert response.status_code == 200
     assert response.json()["checks"] == {
         "database": "ok",

@@ -1,5 +1,7 @@
 """Liveness and readiness, against the real PostgreSQL and Redis of the test stack."""
 
+import threading
+
 import pytest
 from django.test import override_settings
 from prometheus_client import REGISTRY
@@ -53,6 +55,42 @@ def test_readyz_names_the_cache_when_it_is_down(client, settings):
         "cache": "failed",
         "channel_layer": "ok",
     }
+
+
+def test_readyz_through_the_public_site_names_no_dependency(client, settings):
+    # nginx adds X-Forwarded-For to every request it passes on; probes do not.
+    settings.CACHES = {**settings.CACHES, "default": dead_cache()}
+    response = client.get("/readyz", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
+
+
+def test_while_one_request_checks_again_the_others_get_the_last_answer_at_once():
+    answers = iter(["first", "second"])
+    checking, release = threading.Event(), threading.Event()
+
+    def slow_check():
+        answer = next(answers)
+        if answer == "second":  # a dependency that takes its time
+            checking.set()
+            release.wait(10)
+        return answer
+
+    throttled = views.Throttled(slow_check, seconds=0)  # every call finds it due
+    assert throttled() == "first"
+    refreshed, meanwhile = [], []
+    refreshing = threading.Thread(target=lambda: refreshed.append(throttled()))
+    refreshing.start()
+    try:
+        assert checking.wait(5)
+        asking = threading.Thread(target=lambda: meanwhile.append(throttled()), daemon=True)
+        asking.start()
+        asking.join(timeout=2)  # answered in microseconds, or waiting on the check
+        assert meanwhile == ["first"]
+    finally:
+        release.set()
+        refreshing.join(timeout=5)
+    assert refreshed == ["second"]
 
 
 def test_readyz_names_the_channel_layer_when_it_is_down(client, settings):
