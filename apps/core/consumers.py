@@ -7,7 +7,11 @@ JsonConsumer takes care of:
   perhaps to another server (deploy/run-draining.sh, manage.py websockets_close);
 - a message budget per client (WEBSOCKET_MESSAGES_PER_SECOND, in bursts of up
   to WEBSOCKET_MESSAGE_BURST), shared by all of that client's sockets on this
-  server: past it, a message gets an error reply and goes nowhere;
+  server: every frame, text or binary, takes from it before anything else is
+  done with it; past it, a frame gets an error reply and goes nowhere, and a
+  socket whose frames are refused max_refused_in_a_row times in a row is
+  closed with CLOSE_POLICY_VIOLATION (4008): a client that keeps sending is
+  cut off, not answered forever;
 - frame limits: a frame over max_frame_chars closes the socket with
   CLOSE_MESSAGE_TOO_BIG (4009); Daphne refuses anything over 64 KiB before it
   gets here (deploy/start-asgi.sh);
@@ -35,6 +39,8 @@ from .metrics import ConsumerMetrics, channel_layer_round_trip
 
 # RFC 6455's 1009, "message too big".
 CLOSE_MESSAGE_TOO_BIG = 4009
+# RFC 6455's 1008, "policy violation": frames kept coming past the budget.
+CLOSE_POLICY_VIOLATION = 4008
 
 # Each line carries the socket's request id, method, path and client address,
 # those of its handshake (apps/core/request_id.py).
@@ -132,7 +138,14 @@ class JsonConsumer(AsyncWebsocketConsumer):
     # The codes this consumer closes sockets with, each counted under its
     # own label in the metrics (any other a client picks counts as "other").
     # A subclass that closes with codes of its own adds them here.
-    close_codes = frozenset({CLOSE_MESSAGE_TOO_BIG, CLOSE_SERVICE_RESTART})
+    close_codes = frozenset({CLOSE_MESSAGE_TOO_BIG, CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART})
+    # Frames refused in a row, over the client's budget, before the socket is
+    # closed: a client that bursts past its budget reads the first error
+    # replies and slows down long before this many.
+    max_refused_in_a_row = 10
+    refused_in_a_row = 0
+    # Closing: frames already on their way are dropped, unanswered.
+    closing = False
 
     # This socket's counters once it is accepted, with METRICS_PORT set.
     metrics: ConsumerMetrics | None = None
@@ -199,6 +212,23 @@ class JsonConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.metrics:
             self.metrics.received.inc()
+        if self.closing:
+            return
+        # The budget first: a frame over it costs no more than this.
+        if not self.budget.take():
+            self.refused_in_a_row += 1
+            if self.refused_in_a_row < self.max_refused_in_a_row:
+                await self.send_error("Too many messages: slow down.")
+                return
+            # Once per socket (it closes), so a client cannot flood the log.
+            logger.warning(
+                "Closing a WebSocket whose frames were refused %d times in a row (over budget)",
+                self.refused_in_a_row,
+            )
+            self.closing = True
+            await self.close(code=CLOSE_POLICY_VIOLATION)
+            return
+        self.refused_in_a_row = 0
         if text_data is None:
             await self.send_error("Send text frames, not binary.")
             return
@@ -209,10 +239,8 @@ class JsonConsumer(AsyncWebsocketConsumer):
                 len(text_data),
                 self.max_frame_chars,
             )
+            self.closing = True
             await self.close(code=CLOSE_MESSAGE_TOO_BIG)
-            return
-        if not self.budget.take():
-            await self.send_error("Too many messages: slow down.")
             return
         try:
             content = json.loads(text_data)

@@ -479,8 +479,9 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default="") or DEFAULT_FROM_EMAIL
 # ---------------------------------------------------------------------------
 # Each client (an IPv4 address or an IPv6 /64) may send this many messages a
 # second on average over all its WebSockets, in bursts of up to
-# WEBSOCKET_MESSAGE_BURST; past that, messages get an error reply and go
-# nowhere. Each asgi replica keeps its own count.
+# WEBSOCKET_MESSAGE_BURST; past that, frames get an error reply and go
+# nowhere, and a socket that goes on regardless is closed (4008,
+# JsonConsumer.max_refused_in_a_row). Each asgi replica keeps its own count.
 WEBSOCKET_MESSAGES_PER_SECOND = 5
 WEBSOCKET_MESSAGE_BURST = 10
 

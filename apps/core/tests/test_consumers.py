@@ -9,7 +9,13 @@ import pytest
 from channels.layers import get_channel_layer
 
 from apps.core import draining
-from apps.core.consumers import CLOSE_MESSAGE_TOO_BIG, JsonConsumer, client_budgets, json_depth
+from apps.core.consumers import (
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_POLICY_VIOLATION,
+    JsonConsumer,
+    client_budgets,
+    json_depth,
+)
 from apps.core.draining import CLOSE_SERVICE_RESTART, server_group
 from project.asgi import application
 from tests.stack import Communicator
@@ -93,6 +99,34 @@ async def test_messages_past_the_burst_are_refused(settings):
     assert answered == [0, 1, 2]
     assert refused == [{"error": "Too many messages: slow down."}] * 2
     await client.disconnect()
+
+
+async def test_binary_frames_take_from_the_budget_too(settings):
+    settings.WEBSOCKET_MESSAGES_PER_SECOND = 0.001
+    settings.WEBSOCKET_MESSAGE_BURST = 1
+    client = await connected()
+    await client.send_to(bytes_data=b"\x00\x01")
+    assert json.loads(await client.receive_from()) == {"error": "Send text frames, not binary."}
+    await client.send_to(text_data=json.dumps({"ping": 1}))
+    assert json.loads(await client.receive_from()) == {"error": "Too many messages: slow down."}
+    await client.disconnect()
+
+
+async def test_a_socket_that_keeps_sending_past_its_budget_is_closed(settings):
+    settings.WEBSOCKET_MESSAGES_PER_SECOND = 0.001
+    settings.WEBSOCKET_MESSAGE_BURST = 2
+    client = await connected()
+    assert await pongs(client, 2) == 2
+    refusals = JsonConsumer.max_refused_in_a_row
+    for i in range(refusals - 1):  # each answered, none sent on
+        await client.send_to(text_data=json.dumps({"ping": i}))
+        assert json.loads(await client.receive_from()) == {"error": "Too many messages: slow down."}
+    await client.send_to(bytes_data=b"\x00")  # binary or text, it counts
+    assert await client.receive_output() == {
+        "type": "websocket.close",
+        "code": CLOSE_POLICY_VIOLATION,
+    }
+    await client.disconnect(code=CLOSE_POLICY_VIOLATION)
 
 
 async def pongs(client: Communicator, count: int) -> int:
