@@ -158,7 +158,6 @@ METRICS_PORT = settings.METRICS_PORT
 
 if METRICS_PORT:
     from prometheus_client import Gauge
-    from prometheus_client.multiprocess import mark_process_dead
 
     # Registered nowhere: the master reads them from the workers' files, and
     # a HUP, which runs this file again, must not register them twice.
@@ -199,5 +198,8 @@ if METRICS_PORT:
 
     def child_exit(server, worker):
         """The master, for each worker that has exited, however it ended: its
-        counters stay counted, its gauges stop counting."""
-        mark_process_dead(worker.pid)
+        counters stay counted (in the merged files), its gauges stop counting,
+        and its own files go (apps/core/metrics.py)."""
+        from apps.core.metrics import dead_worker_files_merge
+
+        dead_worker_files_merge(worker.pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])

@@ -11,15 +11,22 @@ itself is not used (its releases do not support this Django).
 
 Under Gunicorn each worker writes its values to files in
 PROMETHEUS_MULTIPROC_DIR (deploy/start-web.sh), which the master adds up when
-scraped: a gauge's multiprocess_mode says how. Daphne is one process, which
-serves its own values (project/asgi.py).
+scraped: a gauge's multiprocess_mode says how. A dead worker's files are
+merged into one file per kind (dead_worker_files_merge), so that a scrape
+reads as many files however many workers have come and gone. Daphne is one
+process, which serves its own values (project/asgi.py).
 """
 
+import glob
+import os
+import threading
 import time
+from collections.abc import Callable
 
 import prometheus_client
 from django_redis import cache as django_redis_cache
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
 # django-prometheus's latency buckets: the alerts' objective, 0.5 s, is one.
@@ -262,6 +269,67 @@ class ConsumerMetrics:
         websocket_closes.labels(self.consumer, label).inc()
 
 
+# Gunicorn's master: a scrape reads the files while child_exit merges a dead
+# worker's, each under this lock, so that no scrape sees a count twice (in
+# the dead worker's file and in the merged one) or not at all: a counter that
+# seemed to go down would look like a restart to Prometheus.
+files_lock = threading.Lock()
+
+
+class WorkersCollector(MultiProcessCollector):
+    """Every Gunicorn worker's files, live and merged, added up."""
+
+    def collect(self):
+        with files_lock:
+            return list(super().collect())
+
+
+# How each kind of file's values add up across processes, as
+# MultiProcessCollector adds them (histogram buckets are kept per bucket, not
+# cumulative, so they add too). Gauges of the other modes: "live*" ones are
+# removed at death (mark_process_dead), and an "all" gauge, one series per
+# process, dies with its process.
+def added(merged: float, value: float) -> float:
+    return merged + value
+
+
+MERGED: dict[str, Callable[[float, float], float]] = {
+    "counter": added,
+    "histogram": added,
+    "summary": added,
+    "gauge_sum": added,
+    "gauge_max": max,
+    "gauge_min": min,
+}
+
+
+def dead_worker_files_merge(pid: int, directory: str) -> None:
+    """Fold a dead Gunicorn worker's files into one file per kind
+    (<kind>_merged.db), and remove them: its counts stay counted, and the
+    files a scrape reads do not pile up as max_requests replaces workers."""
+    with files_lock:
+        for path in glob.glob(os.path.join(directory, f"*_{pid}.db")):
+            kind = os.path.basename(path)[: -len(f"_{pid}.db")]
+            merge = MERGED.get(kind)
+            if merge is not None:
+                merged_path = os.path.join(directory, f"{kind}_merged.db")
+                so_far = {}
+                if os.path.exists(merged_path):
+                    so_far = {
+                        key: value
+                        for key, value, _, _ in MmapedDict.read_all_values_from_file(merged_path)
+                    }
+                merged = MmapedDict(merged_path)
+                try:
+                    for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(path):
+                        if key in so_far:
+                            value = merge(so_far[key], value)
+                        merged.write_value(key, value, timestamp)
+                finally:
+                    merged.close()
+            os.remove(path)
+
+
 def metrics_serve(*, port: int, multiprocess: bool) -> None:
     """Serve /metrics on `port`, in a thread of this process: this process's
     own values, or with `multiprocess` those every Gunicorn worker has
@@ -270,5 +338,5 @@ def metrics_serve(*, port: int, multiprocess: bool) -> None:
     registry = prometheus_client.REGISTRY
     if multiprocess:
         registry = prometheus_client.CollectorRegistry()
-        MultiProcessCollector(registry)
+        WorkersCollector(registry)
     prometheus_client.start_http_server(port, registry=registry)

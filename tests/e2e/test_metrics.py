@@ -205,6 +205,47 @@ def test_a_killed_worker_neither_loses_nor_doubles_its_counts(stack):
     assert 0 <= total(stack, "web", "gunicorn_workers_busy") <= len(workers)
 
 
+def test_workers_replaced_again_and_again_leave_no_files_to_read(stack):
+    # As max_requests replaces workers for as long as the container runs:
+    # each dead worker's files are merged, so a scrape reads the live
+    # workers' files and the merged ones, however many came and went, and
+    # every count is kept.
+    [web] = stack.containers("web")
+    # deploy/start-web.sh's PROMETHEUS_MULTIPROC_DIR: <kind>_<pid>.db files.
+    file_owners = """
+import os
+print(" ".join(f.rsplit("_", 1)[1][:-3] for f in os.listdir("/tmp/prometheus-multiproc")))
+"""
+    hup_master = """
+import os, signal
+def parent(p):
+    return open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]
+[master] = [p for p in os.listdir("/proc") if p.isdigit() and parent(p) == "1"]
+os.kill(int(master), signal.SIGHUP)
+"""
+    login_pages_get(stack, 20)
+    counted = total(stack, "web", LOGIN_REQUESTS, **LOGIN_VIEW)
+    dead: set[int] = set()
+    for _ in range(4):
+        workers = gunicorn_workers_alive(stack, web)
+        stack.run_python(web, hup_master)  # every worker replaced
+        wait_until(
+            lambda workers=workers: (
+                not (alive := gunicorn_workers_alive(stack, web)) & workers
+                and len(alive) == len(workers)
+            ),
+            timeout=60,
+            what="Gunicorn replacing every worker",
+        )
+        dead |= workers
+        login_pages_get(stack, 10)
+        counted += 10
+        read_until(lambda: total(stack, "web", LOGIN_REQUESTS, **LOGIN_VIEW), counted)
+        owners = set(stack.run_python(web, file_owners).split())
+        assert "merged" in owners
+        assert not owners & {str(pid) for pid in dead}, f"files of dead workers: {owners}"
+
+
 def test_readiness_checks_are_in_the_metrics(stack):
     assert stack.browser().get(stack.url("/readyz")).status_code == 200
     samples = scrape(stack, stack.containers("web")[0])

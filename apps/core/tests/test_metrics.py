@@ -11,9 +11,11 @@ from channels.layers import get_channel_layer
 from django.tasks import task
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
 from apps.core.draining import CLOSE_SERVICE_RESTART, server_group
+from apps.core.metrics import WorkersCollector, dead_worker_files_merge
 from apps.core.tasks.worker import Worker
 from apps.core.tests.test_consumers import connected
 from project.settings.base import middleware
@@ -255,3 +257,50 @@ def test_the_queue_gauges_count_ready_tasks_and_the_longest_wait():
         worker.run_task(worker.claim())
     worker.queue_measure()
     assert queue_gauges() == (0, 0)
+
+
+# --- Gunicorn's dead workers (dead_worker_files_merge) -----------------------------
+
+
+def worker_files(directory, pid: int, values: dict[str, dict[str, float]]) -> None:
+    """What a Gunicorn worker leaves in PROMETHEUS_MULTIPROC_DIR: per file
+    kind ("counter", "gauge_max", ...), {label value: value} of one metric."""
+    for kind, by_label in values.items():
+        written = MmapedDict(str(directory / f"{kind}_{pid}.db"))
+        for label, value in by_label.items():
+            key = mmap_key(f"m_{kind}", f"m_{kind}", ["view"], [label], "help")
+            written.write_value(key, value, 0.0)
+        written.close()
+
+
+def collected(directory) -> dict[tuple, float]:
+    registry = CollectorRegistry()
+    WorkersCollector(registry, path=str(directory))
+    return {
+        (sample.name, sample.labels.get("view")): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+    }
+
+
+def test_a_dead_worker_s_files_are_merged_and_nothing_changes_but_the_file_count(tmp_path):
+    worker_files(tmp_path, 101, {"counter": {"a": 3, "b": 1}, "gauge_max": {"a": 5}})
+    worker_files(tmp_path, 102, {"counter": {"a": 4}, "gauge_max": {"a": 9}})
+    worker_files(tmp_path, 103, {"counter": {"a": 10}, "gauge_livesum": {"a": 1}})
+    before = collected(tmp_path)
+    assert before[("m_counter", "a")] == 17, before
+
+    for pid in (101, 102):  # two workers die, one after the other
+        dead_worker_files_merge(pid, str(tmp_path))
+    after = collected(tmp_path)
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "counter_103.db",
+        "counter_merged.db",
+        "gauge_livesum_103.db",
+        "gauge_max_merged.db",
+    ]
+
+    dead_worker_files_merge(103, str(tmp_path))  # its live gauge goes with it
+    assert collected(tmp_path) == {k: v for k, v in before.items() if k[0] != "m_gauge_livesum"}
+    assert len(list(tmp_path.iterdir())) == 2
