@@ -2,16 +2,19 @@
 selectors, probes, resources, security, images, drain timings, variables."""
 
 import re
+import shutil
+import subprocess
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from apps.core.middleware import PROBES
 from project.settings.base import mail_transport
 from tests.project_files import compose_file
 from tests.test_ports import port_of
 
-from .conftest import BASE_DIR, OVERLAYS, PROJECT_NAME
+from .conftest import BASE_DIR, OVERLAYS, PRODUCTION_SECRETS, PROJECT_NAME, tool
 
 # The images deploy/Dockerfile builds, by the name the manifests give them,
 # and the target that builds each.
@@ -833,3 +836,26 @@ def test_the_in_cluster_postgresql_is_backed_up_to_a_volume_of_its_own(rendered)
         if "persistentVolumeClaim" in v
     }
     assert not claims & db_claims
+
+
+def test_the_ingress_body_limit_follows_upload_max_mb(tmp_path):
+    # Rendered from a copy whose settings.env says 7: the annotation must say
+    # 7m, not the placeholder (kustomization.yaml's replacements).
+    copy = tmp_path / "kubernetes"
+    shutil.copytree(BASE_DIR / "deploy/kubernetes", copy, ignore=shutil.ignore_patterns("secrets"))
+    (copy / "overlays/production/secrets").mkdir()
+    for name in PRODUCTION_SECRETS:
+        (copy / "overlays/production/secrets" / name).write_text("placeholder")
+    settings_env = copy / "overlays/production/settings.env"
+    settings_env.write_text(
+        re.sub(r"^UPLOAD_MAX_MB=\d+$", "UPLOAD_MAX_MB=7", settings_env.read_text(), flags=re.M)
+    )
+    rendered = subprocess.run(
+        [tool("kubectl"), "kustomize", copy / "overlays/production"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    docs = [doc for doc in yaml.safe_load_all(rendered) if doc]
+    annotations = by_name(docs, "Ingress", "django-reference")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "7m"
