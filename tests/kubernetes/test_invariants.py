@@ -859,3 +859,15 @@ def test_the_ingress_body_limit_follows_upload_max_mb(tmp_path):
     docs = [doc for doc in yaml.safe_load_all(rendered) if doc]
     annotations = by_name(docs, "Ingress", "django-reference")["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "7m"
+
+
+def test_in_production_nginx_admits_the_ingress_controller_alone(rendered):
+    # The one proxy nginx believes (NGINX_TRUSTED_PROXIES): nothing else in
+    # the cluster may reach it with a forwarding header of its own.
+    policy = by_name(rendered["production"], "NetworkPolicy", "nginx")
+    rules = policy["spec"]["ingress"]
+    assert rules, "no rule: nothing reaches nginx"
+    for rule in rules:
+        assert rule.get("from"), f"a rule that admits anyone: {rule}"
+        for peer in rule["from"]:
+            assert "namespaceSelector" in peer and "podSelector" in peer, peer
