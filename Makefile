@@ -138,9 +138,9 @@ define stack-tests
 	$(TEST_COMPOSE) run --rm --no-deps tests sh -c 'coverage combine --quiet && coverage report $(2)'
 endef
 
-# BENCH_SMOKE=0 leaves the benchmark's smoke test out of `make test`: CI's
-# second run, in a copy without the demo, where it would prove nothing the
-# first did not (bench/ has its own app and names nothing of the demo).
+# BENCH_SMOKE=0 leaves the benchmark's smoke test out of `make test`: for a
+# second `make test` on the same machine (CI's, .ci/run), where it would
+# prove nothing the first did not (bench/ has an app of its own).
 BENCH_SMOKE ?= 1
 
 .PHONY: test

@@ -180,6 +180,7 @@ CHECKED = {
         "bench/run.py",
         "deploy/kubernetes/base/nginx.yaml",
         "deploy/kubernetes/base/network-policies.yaml",
+        "deploy/kubernetes/overlays/production/nginx-from-ingress.yaml",
     },
     "nginx-health": {
         "nginx/default.conf.template",
