@@ -278,8 +278,15 @@ def test_redis_outage_loses_nothing_and_heals_by_itself(stack):
             interval=0.2,
             what="readiness naming Redis's two uses, to whoever asks web directly",
         )
-        # The public site says only that it is not ready.
-        assert stack.browser().get(stack.url("/readyz")).json() == {"status": "unavailable"}
+        # The public site says only that it is not ready: once each web
+        # process it reaches has checked again (at most a second apart, and
+        # the last answer meanwhile).
+        wait_until(
+            lambda: stack.browser().get(stack.url("/readyz")).json() == {"status": "unavailable"},
+            timeout=10,
+            interval=0.2,
+            what="readiness through nginx saying unavailable, and nothing more",
+        )
         # Nobody is logged out, and newcomers can log in (to PostgreSQL alone).
         newcomer = stack.browser()
         log_in(stack, newcomer, *newcomer_account)
