@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import json
+import select
 import socket
 import statistics
 import time
@@ -13,7 +14,7 @@ import websockets
 from django.conf import settings
 
 from apps.core.consumers import CLOSE_MESSAGE_TOO_BIG, CLOSE_POLICY_VIOLATION
-from tests.stack import csrf_form, ping
+from tests.stack import csrf_form, ping, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -311,3 +312,68 @@ def test_slow_clients_are_cut_off_while_others_are_served(stack):
         assert answer == b"" or answer.startswith(b"HTTP/1.1 408")
         sock.close()
     assert 9 < time.monotonic() - started < 25
+
+
+# nginx/snippets/site.conf: requests one client may have in progress at once,
+# outside /ws/.
+REQUESTS_OPEN = 20
+
+
+def nginx_memory(stack) -> int:
+    """The nginx container's memory, its tmpfs (where request bodies go) included."""
+    return stack.containers("nginx")[0].stats(stream=False)["memory_stats"]["usage"]
+
+
+def test_one_client_holds_only_so_many_request_bodies_in_nginx(stack):
+    # Three times the cap, each request's body sent but for its last bytes:
+    # what nginx accepts it keeps in a temporary file (a tmpfs, so memory)
+    # until the body is whole. A GET with a body: the limits on writes
+    # (POST...) must not be what refuses them.
+    host, port = stack.address.split(":")
+    body = 500_000
+    head = f"GET /healthz HTTP/1.1\r\nHost: {stack.host}\r\nContent-Length: {body}\r\n\r\n"
+    before = nginx_memory(stack)
+    sockets = []
+    try:
+        for _ in range(3 * REQUESTS_OPEN):
+            sock = socket.create_connection((host, int(port)), timeout=30)
+            sock.sendall(head.encode() + b"x" * (body - 10))
+            sockets.append(sock)
+
+        refused, held = [], list(sockets)
+
+        def all_but_the_cap_refused():
+            # A byte on each socket nginx still waits on keeps it from
+            # timing the body out (10 s) however long this takes.
+            for sock in held:
+                ready, _, _ = select.select([sock], [], [], 0)
+                if ready:
+                    held.remove(sock)
+                    refused.append(sock.recv(4096))
+                else:
+                    sock.sendall(b"x")
+            return len(held) == REQUESTS_OPEN
+
+        wait_until(all_but_the_cap_refused, timeout=10, what="nginx refusing past the cap")
+        assert all(answer.startswith(b"HTTP/1.1 429") for answer in refused), refused[:3]
+        # What nginx holds for the client: the cap's bodies, not all of them.
+        grown = nginx_memory(stack) - before
+        assert grown < 2 * REQUESTS_OPEN * body, f"{grown / 2**20:.0f} MiB"
+        # Over its cap, this client's next request is refused too; another
+        # client (web's container, on nginx's network) is served as usual.
+        assert stack.browser().get(stack.url("/healthz")).status_code == 429
+        request = f"u.Request('http://nginx:8080/healthz', headers={{'Host': '{stack.host}'}})"
+        other = stack.containers("web")[0].exec_run(
+            ["python", "-c", f"import urllib.request as u; print(u.urlopen({request}).status)"]
+        )
+        assert other.output.strip() == b"200", other.output
+    finally:
+        for sock in sockets:
+            sock.close()
+    # Once they are gone, the client is served again.
+    browser = stack.browser()
+    wait_until(
+        lambda: browser.get(stack.url("/healthz")).status_code == 200,
+        timeout=10,
+        what="the client served again",
+    )

@@ -10,6 +10,8 @@ HTTP and for /ws/, and lets the tests choose the Cache-Control of each answer,
 without any page of the product's being public.
 """
 
+import ipaddress
+import random
 import re
 import socket
 import uuid
@@ -17,6 +19,7 @@ import uuid
 import pytest
 import requests
 
+from apps.core.clients import IPV6_CLIENT_PREFIX
 from tests.stack import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -45,6 +48,8 @@ class Echo(BaseHTTPRequestHandler):
             self.send_header("Cache-Control", value)
         self.end_headers()
         self.wfile.write(body)
+
+    do_POST = do_GET
 
 for port in (8000, 8001):
     server = ThreadingHTTPServer(("0.0.0.0", port), Echo)
@@ -107,6 +112,7 @@ def second_nginx(stack):
                 assert response.status_code == 200, (response.status_code, response.text)
                 return response.json()
 
+            get.url = f"http://{address}:8080"
             wait_until(
                 lambda: requests.get(f"http://{address}:8081/healthz", timeout=2).ok,
                 timeout=30,
@@ -180,6 +186,51 @@ def test_a_proxy_not_listed_is_not_believed(second_nginx):
     headers = get("/admin/login/", headers=FORGED)["headers"]
     assert headers["x-forwarded-for"] == my_address
     assert headers["x-forwarded-proto"] == "http"
+
+
+# --- One client: an IPv4 address, or an IPv6 /64 --------------------------------
+
+# Networks of IPV6_CLIENT_PREFIX bits, written by nginx in each of the ways
+# its $client map reads: four groups before "::", three, two, and one with
+# "::" for groups 2 and 3 alone (2001::1:2:3:4:5).
+IPV6_CLIENTS = ["2001:db8:1:2::", "2001:db8:1::", "2001:db8::", "2001:0:0:1::"]
+
+
+def posts_until_refused(get, addresses) -> list[int]:
+    """POST from each address in turn, as a trusted proxy says, back to back,
+    until nginx refuses one (429) or every address has sent one."""
+    statuses = []
+    for address in addresses:
+        statuses.append(
+            requests.post(
+                f"{get.url}/form/",
+                headers={"Host": "localhost:8000", "X-Forwarded-For": address},
+                timeout=10,
+            ).status_code
+        )
+        if statuses[-1] == 429:
+            break
+    return statuses
+
+
+@pytest.mark.parametrize("network", IPV6_CLIENTS)
+def test_an_ipv6_client_is_its_network_as_the_apps_count_it(second_nginx, network):
+    # nginx's limit on writes (5 a second, bursts of 10) holds for one client
+    # sending from a new address of its network each time, as it would from
+    # one address; addresses in other networks are other clients.
+    start, my_address = second_nginx
+    get = start({"NGINX_TRUSTED_PROXIES": f"{my_address}/32"})
+    own = ipaddress.ip_network(f"{network}/{IPV6_CLIENT_PREFIX}")
+    # The first address, the last, small ones and random ones: "::" falls
+    # in different places in each.
+    hosts = [0, 1, -1, 2**32 + 1] + [random.getrandbits(128) for _ in range(56)]
+    statuses = posts_until_refused(get, [str(own[host % own.num_addresses]) for host in hosts])
+    assert statuses[-1] == 429, f"{len(statuses)} writes from {own}, none refused"
+    assert set(statuses) == {200, 429}, statuses
+    # Its neighbours are clients of their own, one write each: none refused.
+    step = own.num_addresses
+    neighbours = [str(own.network_address + n * step + 1) for n in range(1, 40)]
+    assert set(posts_until_refused(get, neighbours)) == {200}
 
 
 # --- The request id ----------------------------------------------------------------
