@@ -8,7 +8,7 @@ so the variables that name them, are the same everywhere. A file already
 there is kept, so a second run changes nothing. Nothing here is ever in the
 repository or an image.
 
-    generate_secrets.py SECRETS_DIR [SUPERUSER_DIR]
+    generate_secrets.py SECRETS_DIR [SUPERUSER_DIR] [--db DIR] [--redis DIR]
 
 In SECRETS_DIR (the `secrets` volume, the `django-secrets` Secret), what the
 app reads, each through a variable that names the file:
@@ -17,7 +17,9 @@ app reads, each through a variable that names the file:
     postgres_password   DATABASE_PASSWORD_FILE: the password of PostgreSQL's
                         `app` role, which the database server gives it when
                         it makes it (deploy/postgres/create-app-role.sh)
-    redis_password      REDIS_PASSWORD_FILE, and the Redis server's requirepass
+    redis_password      REDIS_PASSWORD_FILE: the password of Redis's user for
+                        the app (`default`, which may run no script and no
+                        dangerous command: docker-compose.yml's redis)
 
 In SUPERUSER_DIR, when given (the `postgres-superuser` volume or Secret, which
 the app's containers never mount: a compromised web process must not find it):
@@ -27,17 +29,39 @@ the app's containers never mount: a compromised web process must not find it):
                         the tests' DATABASE_PASSWORD_FILE, as they make their
                         own databases
 
+Each server mounts its own folder alone (Compose's `db-secrets` and
+`redis-secrets` volumes), never the app's: Redis must not read the
+database's password, nor the database the secret key. In the --db DIR:
+
+    postgres_password   a copy of the app's, for the server to make the role
+
+In the --redis DIR:
+
+    redis_password      a copy of the app's, for the server to check
+    redis_admin_password
+                        Redis's `admin` user's, who may run anything: for an
+                        operator at the server (docs/operating.md), never
+                        the app
+
+The copies are written again on every run, so a password changed in
+SECRETS_DIR reaches its server at the next start.
+
 The URLs are configuration, without the passwords (DATABASE_URL, REDIS_URL).
 DJANGO_SECRET_KEY, when set for this program, replaces the stored key.
 """
 
+import argparse
 import os
 import secrets
-import sys
 from pathlib import Path
 
-SECRETS_DIR = Path(sys.argv[1] if len(sys.argv) > 1 else "/secrets")
-SUPERUSER_DIR = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+arguments = argparse.ArgumentParser(description="Make the stack's secrets, once, and keep them.")
+arguments.add_argument("secrets_dir", type=Path)
+arguments.add_argument("superuser_dir", type=Path, nargs="?")
+arguments.add_argument("--db", type=Path, help="the database server's own folder")
+arguments.add_argument("--redis", type=Path, help="the Redis server's own folder")
+ARGS = arguments.parse_args()
+SECRETS_DIR = ARGS.secrets_dir
 
 
 def secret_write(name: str, value: str, *, mode: int, folder: Path = SECRETS_DIR) -> None:
@@ -75,15 +99,31 @@ def main() -> None:
         secret_write("postgres_password", secrets.token_urlsafe(32), mode=0o644)
         print("secrets: made a new PostgreSQL password for the app")
 
-    if SUPERUSER_DIR and not (SUPERUSER_DIR / "password").exists():
+    if ARGS.superuser_dir and not (ARGS.superuser_dir / "password").exists():
         # As above: the db container's user reads it.
-        secret_write("password", secrets.token_urlsafe(32), mode=0o644, folder=SUPERUSER_DIR)
+        secret_write("password", secrets.token_urlsafe(32), mode=0o644, folder=ARGS.superuser_dir)
         print("secrets: made a new PostgreSQL superuser password")
 
     if not (SECRETS_DIR / "redis_password").exists():
         # Readable by the redis container's own user, which is not this one.
         secret_write("redis_password", secrets.token_urlsafe(32), mode=0o644)
         print("secrets: made a new Redis password")
+
+    if ARGS.db:
+        server_copy("postgres_password", ARGS.db)
+    if ARGS.redis:
+        server_copy("redis_password", ARGS.redis)
+        if not (ARGS.redis / "redis_admin_password").exists():
+            secret_write(
+                "redis_admin_password", secrets.token_urlsafe(32), mode=0o644, folder=ARGS.redis
+            )
+            print("secrets: made a new Redis admin password")
+
+
+def server_copy(name: str, folder: Path) -> None:
+    """The app's secret `name`, in a server's own folder, as the server's
+    user reads it (0o644, as the app's copy)."""
+    secret_write(name, (SECRETS_DIR / name).read_text(), mode=0o644, folder=folder)
 
 
 if __name__ == "__main__":

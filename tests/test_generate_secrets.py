@@ -31,16 +31,25 @@ UNDER_UMASK_0_WITHOUT_CHMOD = textwrap.dedent(
 
 
 def secrets_generate(folder, **env) -> subprocess.CompletedProcess:
-    """The secrets volume's files in `folder`, the superuser's in folder/superuser."""
-    (folder / "superuser").mkdir(exist_ok=True)
+    """The secrets volume's files in `folder`, the superuser's in
+    folder/superuser, the database server's and Redis's own in folder/db and
+    folder/redis: as Compose's secrets service runs it."""
+    for server in SERVER_FOLDERS:
+        (folder / server).mkdir(exist_ok=True)
     program = UNDER_UMASK_0_WITHOUT_CHMOD.format(script=str(GENERATE_SECRETS))
     return subprocess.run(
-        [sys.executable, "-c", program, str(folder), str(folder / "superuser")],
+        [
+            *[sys.executable, "-c", program, str(folder), str(folder / "superuser")],
+            *[f"--db={folder / 'db'}", f"--redis={folder / 'redis'}"],
+        ],
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+SERVER_FOLDERS = ["superuser", "db", "redis"]
 
 
 def mode_of(path) -> int:
@@ -55,9 +64,31 @@ def test_secret_files_are_made_with_their_final_modes(tmp_path):
         "postgres_password": 0o644,  # read by the db container's own user
         "redis_password": 0o644,  # read by the redis container's own user
     }
+    # Each read by its server's own user.
     assert {path.name: mode_of(path) for path in (tmp_path / "superuser").iterdir()} == {
-        "password": 0o644,  # read by the db container's own user
+        "password": 0o644,
     }
+    assert {path.name: mode_of(path) for path in (tmp_path / "db").iterdir()} == {
+        "postgres_password": 0o644,
+    }
+    assert {path.name: mode_of(path) for path in (tmp_path / "redis").iterdir()} == {
+        "redis_password": 0o644,
+        "redis_admin_password": 0o644,
+    }
+
+
+def test_each_server_gets_the_apps_password_for_it_and_no_other(tmp_path):
+    assert secrets_generate(tmp_path).returncode == 0
+    for server, name in [("db", "postgres_password"), ("redis", "redis_password")]:
+        assert (tmp_path / server / name).read_text() == (tmp_path / name).read_text()
+    # The admin's is Redis's alone: not among the app's secrets.
+    admin = (tmp_path / "redis" / "redis_admin_password").read_text()
+    assert all(admin not in path.read_text() for path in tmp_path.glob("*") if path.is_file())
+    # A password changed in the app's secrets reaches its server's copy at
+    # the next run (its next start).
+    (tmp_path / "redis_password").write_text("changed")
+    assert secrets_generate(tmp_path).returncode == 0
+    assert (tmp_path / "redis" / "redis_password").read_text() == "changed"
 
 
 def test_the_superuser_password_is_not_among_the_apps_secrets(tmp_path):
@@ -110,9 +141,13 @@ def test_the_kubernetes_local_overlay_makes_the_same_files_with_this_generator(t
     )
     assert result.returncode == 0, result.stderr
     made = overlay / "secrets"
-    # The superuser's folder is postgres-superuser/ there, superuser/ here.
+    # The superuser's folder is postgres-superuser/ there, superuser/ here;
+    # the db pod reads the app's password from django-secrets, whose key it
+    # alone mounts, and so has no copy.
     assert files_in(made) == {
-        name.replace("superuser/", "postgres-superuser/", 1) for name in files_in(compose)
+        name.replace("superuser/", "postgres-superuser/", 1)
+        for name in files_in(compose)
+        if not name.startswith("db/")
     }
     # Readable by the one who made them alone.
-    assert mode_of(made) == mode_of(made / "postgres-superuser") == 0o700
+    assert {mode_of(made), mode_of(made / "postgres-superuser"), mode_of(made / "redis")} == {0o700}

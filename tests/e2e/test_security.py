@@ -433,12 +433,73 @@ def test_the_app_connects_to_postgresql_as_the_owner_of_its_tables_not_a_superus
     assert int(tables) > 0 and not_owned == "0"
 
 
-def test_the_app_cannot_read_the_postgresql_superusers_password(stack):
-    # Only db (and this tests container) mount the volume that holds it.
-    for service in ["web", "asgi"]:
-        for container in stack.each(service):
-            mounts = {mount["Destination"] for mount in container.attrs["Mounts"]}
-            assert "/postgres-superuser" not in mounts, service
-            # The image has the (empty) folder the secrets service writes in.
-            result = container.exec_run(["cat", "/postgres-superuser/password"])
-            assert result.exit_code != 0, service
+# What each running service can read of the stack's secrets
+# (deploy/generate_secrets.py, docker-compose.yml): the files in every folder
+# they are kept in. Each server its own: Redis never the database's password,
+# the database never Redis's or the secret key, nginx nothing, and the app
+# neither PostgreSQL's superuser's nor Redis's admin's.
+SECRET_FOLDERS = ["/secrets", "/postgres-superuser", "/db-secrets", "/redis-secrets"]
+APP_SECRETS = {"/secrets": {"django_secret_key", "postgres_password", "redis_password"}}
+SECRETS_READ_BY = {
+    "web": APP_SECRETS,
+    "asgi": APP_SECRETS,
+    "worker": APP_SECRETS,
+    "nginx": {},
+    "redis": {"/secrets": {"redis_password", "redis_admin_password"}},
+    "db": {"/secrets": {"postgres_password"}, "/postgres-superuser": {"password"}},
+}
+
+
+SECRET_NAMES = {"django_secret_key", "postgres_password", "redis_password", "redis_admin_password"}
+
+
+@pytest.mark.parametrize("service", SECRETS_READ_BY)
+def test_each_service_reads_its_own_secrets_alone(stack, service):
+    # Every name in every folder, as the service's own user: the folders
+    # cannot be listed by the servers' users (deploy/Dockerfile), only read
+    # by name.
+    for container in stack.each(service):
+        readable = {}
+        for folder in SECRET_FOLDERS:
+            for name in SECRET_NAMES | {"password"}:
+                if container.exec_run(["cat", f"{folder}/{name}"]).exit_code == 0:
+                    readable.setdefault(folder, set()).add(name)
+        assert readable == SECRETS_READ_BY[service]
+
+
+# Commands of each kind the app's Redis user may not run: scripts, and what
+# Redis calls dangerous (none that would harm the stack were it allowed).
+REFUSED_TO_THE_APP = [
+    ["EVAL", "return 1", "0"],
+    ["FUNCTION", "LIST"],
+    ["CONFIG", "GET", "dir"],
+    ["KEYS", "*"],
+    ["ACL", "LIST"],
+    ["MODULE", "LIST"],
+    ["CLIENT", "LIST"],
+]
+
+
+def test_the_apps_redis_user_runs_no_script_nor_dangerous_command(stack):
+    password = Path("/secrets/redis_password").read_text()
+    # A database of its own: FLUSHDB below empties it alone.
+    app = redis.Redis(host="redis", port=6379, password=password, db=9, socket_timeout=5)
+    for command in REFUSED_TO_THE_APP:
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            app.execute_command(*command)
+    # What the app does use still works: keys, pub/sub, and FLUSHDB (the
+    # session copies are dropped all at once with it).
+    app.set("probe", "1")
+    assert app.publish("probe", "1") == 0
+    assert app.flushdb() and app.get("probe") is None
+    # The admin user, for an operator at the server, may do anything.
+    (server,) = stack.each("redis")
+    admin = server.exec_run(
+        [
+            "sh",
+            "-c",
+            "REDISCLI_AUTH=$(cat /secrets/redis_admin_password)"
+            " redis-cli --user admin CONFIG GET maxmemory-policy",
+        ]
+    )
+    assert admin.output.split() == [b"maxmemory-policy", b"volatile-lru"], admin.output

@@ -293,11 +293,11 @@ def test_every_pod_is_restricted(docs):
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] > 0, name
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        # Volumes of the kinds the restricted profile allows that these use
+        # (never a hostPath).
+        allowed = {"emptyDir", "secret", "projected", "configMap", "persistentVolumeClaim"}
         for volume in spec.get("volumes", []):
-            assert volume.keys() & {"emptyDir", "secret", "configMap", "persistentVolumeClaim"}, (
-                name,
-                volume,
-            )
+            assert volume.keys() & allowed, (name, volume)
         for container in containers(doc):
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False, (name, container["name"])
@@ -617,17 +617,25 @@ def secret_file(docs, doc, container, path: str) -> tuple[str, str]:
         if not path.startswith(folder):
             continue
         source = volumes[mount["name"]]
-        assert "secret" in source, f"{path}: not from a Secret, but {source}"
-        secret, name = source["secret"], path.removeprefix(folder)
+        name = path.removeprefix(folder)
+        # A Secret's volume, or a projected one of several Secrets' keys.
+        if "projected" in source:
+            sources = [s["secret"] for s in source["projected"]["sources"]]
+            assert all("items" in secret for secret in sources), source
+            (secret,) = (s for s in sources if name in {i["path"] for i in s["items"]})
+        else:
+            assert "secret" in source, f"{path}: not from a Secret, but {source}"
+            secret = source["secret"]
+        secret_name = secret.get("secretName") or secret["name"]
         keys = {item["path"]: item["key"] for item in secret.get("items", [])}
         key = keys.get(name) if "items" in secret else name
         (data,) = (
             d.get("data", {})
             for d in docs
-            if d["kind"] == "Secret" and d["metadata"]["name"] == secret["secretName"]
+            if d["kind"] == "Secret" and d["metadata"]["name"] == secret_name
         )
-        assert key in data, f"{path}: no key {key} in the Secret {secret['secretName']}"
-        return secret["secretName"], key
+        assert key in data, f"{path}: no key {key} in the Secret {secret_name}"
+        return secret_name, key
     pytest.fail(f"{doc['metadata']['name']}/{container['name']}: nothing mounted at {path}")
 
 
@@ -776,18 +784,24 @@ def test_the_in_cluster_servers_read_the_passwords_django_reads(rendered):
     assert secret_file(docs, redis, server, django_env["REDIS_PASSWORD_FILE"]) == secret_file(
         docs, web, django, django_env["REDIS_PASSWORD_FILE"]
     )
+    # Redis's admin password is its own: in a Secret no Django pod mounts.
+    admin, _ = secret_file(docs, redis, server, "/secrets/redis_admin_password")
+    for doc in workloads(docs):
+        if doc is not redis:
+            for volume in pod_template(doc)["spec"].get("volumes", []):
+                assert admin not in str(volume), doc["metadata"]["name"]
 
 
 def test_the_in_cluster_redis_requires_the_password_as_composes_does(rendered):
-    """Compose's command (requirepass from the file, on redis-server's standard
-    input) and health check (authenticated: NOAUTH is no PONG), word for word."""
+    """Compose's command (its users and their passwords from files, on
+    redis-server's standard input) and health check (authenticated: NOAUTH is no PONG), word for word."""
     (server,) = containers(by_name(rendered["local"], "Deployment", "redis"))
     compose = COMPOSE_SERVICES["redis"]
 
     def unescaped(words):  # $$ is Compose's escape for a $ it leaves to the shell
         return [word.replace("$$", "$") for word in words]
 
-    assert "requirepass" in compose["command"][-1]
+    assert "user default on >" in compose["command"][-1]
     assert server.get("command", []) + server["args"] == unescaped(compose["command"])
     kind, check = compose["healthcheck"]["test"]
     assert kind == "CMD-SHELL" and "REDISCLI_AUTH" in check

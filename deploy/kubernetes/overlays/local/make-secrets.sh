@@ -10,6 +10,9 @@
 #   secrets/postgres-superuser/password
 #                                 the Secret postgres-superuser: PostgreSQL's
 #                                 superuser, which only the db pod mounts
+#   secrets/redis/redis_admin_password
+#                                 the Secret redis-admin: Redis's admin user,
+#                                 which only the redis pod mounts
 #
 # Files already there are kept, so running it again changes nothing, and the
 # Secrets keep their values across applies. It needs python3.
@@ -21,7 +24,7 @@ here=$(dirname "$0")
 dir="${1:-$here}/secrets"
 # Readable by you alone: the generator gives the password files modes that
 # the Compose containers' users need (0644), which this folder overrides.
-mkdir -p "$dir/postgres-superuser"
-chmod 700 "$dir" "$dir/postgres-superuser"
-python3 "$here/../../../generate_secrets.py" "$dir" "$dir/postgres-superuser"
+mkdir -p "$dir/postgres-superuser" "$dir/redis"
+chmod 700 "$dir" "$dir/postgres-superuser" "$dir/redis"
+python3 "$here/../../../generate_secrets.py" "$dir" "$dir/postgres-superuser" --redis "$dir/redis"
 echo "secrets in $dir"
