@@ -516,6 +516,72 @@ def test_scaling_down_does_not_drop_websockets_in_bursts(docs):
             assert doc["spec"].get("maxUnavailable") == 1, doc["metadata"]["name"]
 
 
+# --- Uploads (base/media.yaml) ---------------------------------------------------
+
+
+def volume_mounts(docs, workload: str, volume_name: str) -> dict[str, dict]:
+    """Where a workload's Compose volume is mounted in its containers (by
+    container name): the mount, with the claim and the pod's readOnly."""
+    kind, name = workload.split("/")
+    spec = pod_template(by_name(docs, kind, name))["spec"]
+    volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+    found = {}
+    for container in spec["containers"]:
+        for mount in container.get("volumeMounts", []):
+            claim = volumes[mount["name"]].get("persistentVolumeClaim")
+            if claim and claim["claimName"] == volume_name:
+                found[container["name"]] = {**mount, "pod_read_only": claim.get("readOnly", False)}
+    return found
+
+
+def compose_mount(service: str, volume: str) -> tuple[str, bool]:
+    """(path, read-only) of a named volume in a Compose service."""
+    for entry in COMPOSE_SERVICES[service].get("volumes", []):
+        source, path, *mode = entry.split(":")
+        if source == volume:
+            return path, mode == ["ro"]
+    raise AssertionError(f"{service} does not mount {volume} in docker-compose.yml")
+
+
+# The uploads' claim's access modes: the production overlay's pods spread
+# over nodes; the local overlay's one node shares a ReadWriteOnce volume.
+MEDIA_ACCESS_MODES = {"local": ["ReadWriteOnce"], "production": ["ReadWriteMany"]}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_uploads_are_on_a_volume_web_writes_and_nginx_serves(rendered, overlay):
+    """The root file systems are read-only: web saves uploads on Compose's
+    `media` volume, at Compose's path, and nginx serves the same claim
+    read-only where Compose mounts it (nginx/snippets/media.conf), with the
+    pod's volume read-only too, so the kubelet never gives it nginx's group.
+    Pods of several Deployments on any node share it: ReadWriteMany, but on
+    the local overlay's one node."""
+    docs = rendered[overlay]
+    uploads = {}
+    for service in ("web", "nginx"):
+        path, read_only = compose_mount(service, "media")
+        (mount,) = volume_mounts(docs, f"Deployment/{service}", "media").values()
+        assert mount["mountPath"] == path, (service, mount)
+        assert mount.get("readOnly", False) == mount["pod_read_only"] == read_only, (
+            service,
+            mount,
+        )
+        uploads[service] = mount
+    assert not uploads["web"].get("readOnly"), "web must write the uploads"
+    claim = by_name(docs, "PersistentVolumeClaim", "media")
+    assert claim["spec"]["accessModes"] == MEDIA_ACCESS_MODES[overlay]
+    # [demo:begin]
+    # The demo's checksum task reads them in the worker, as in Compose.
+    path, read_only = compose_mount("worker", "media")
+    (mount,) = volume_mounts(docs, "Deployment/worker", "media").values()
+    assert (mount["mountPath"], mount.get("readOnly"), mount["pod_read_only"]) == (
+        path,
+        read_only,
+        read_only,
+    )
+    # [demo:end]
+
+
 # --- Configuration ---------------------------------------------------------------
 
 CONFIGURATION = (BASE_DIR / "docs" / "configuration.md").read_text()
