@@ -106,6 +106,7 @@ def test_the_kustomizations_carry_the_new_name(renamed):
         "local": NEW_NAME,
         "production": NEW_NAME,
         "monitoring": None,
+        "https-egress": None,
     }
     base = yaml.safe_load((renamed / CANONICAL).read_text())
     assert [entry["pairs"][PART_OF] for entry in base["labels"]] == [NEW_NAME]
