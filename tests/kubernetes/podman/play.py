@@ -591,11 +591,15 @@ def check_upload(stack, nginx_pods):
     sent = os.urandom(8192)
     boundary = f"----podman-check-{os.urandom(8).hex()}"
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n'
-        f"{token}\r\n--{boundary}\r\n"
-        'Content-Disposition: form-data; name="file"; filename="sent.bin"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode() + sent + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n'
+            f"{token}\r\n--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="sent.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + sent
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     # The form redirects to the page, which lists the upload by its URL.
     status, page = http(
         opener,
@@ -818,8 +822,7 @@ def main(rendered, prefix, app_image, nginx_image, *options):
     log(
         "the local overlay ran on podman: every probe passes, the page, a POST, "
         "a WebSocket and the uploads' volume work through nginx, and the worker "
-        "pods run tasks"
-        + (", and a web pod drains under POSTs" if stack.drain else "")
+        "pods run tasks" + (", and a web pod drains under POSTs" if stack.drain else "")
     )
     return 0
 
