@@ -3,19 +3,16 @@ selectors, probes, resources, security, images, drain timings, variables."""
 
 import ipaddress
 import re
-import shutil
-import subprocess
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from apps.core.middleware import PROBES
 from project.settings.base import mail_transport
 from tests.project_files import compose_file
 from tests.test_ports import port_of
 
-from .conftest import BASE_DIR, OVERLAYS, PRODUCTION_SECRETS, PROJECT_NAME, tool
+from .conftest import BASE_DIR, OVERLAYS, PROJECT_NAME, render_production
 
 # The images deploy/Dockerfile builds, by the name the manifests give them,
 # and the target that builds each.
@@ -39,10 +36,13 @@ def containers(doc, *, init=True):
 
 
 def image_name(image: str) -> str:
-    """The image's name without its registry and tag, as the base names it."""
-    name = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    """The image's name without its registry, tag or digest, as the base
+    names it: <project>/app, which the production overlay names as the
+    Images workflow pushes it, <registry>/<repository>-app."""
+    name = image.split("@", 1)[0]
+    name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
     for ours in OUR_IMAGES:
-        if name.endswith(ours):
+        if name.endswith((ours, "-" + ours.rsplit("/", 1)[1])):
             return ours
     return name
 
@@ -348,6 +348,21 @@ def test_images_are_those_the_dockerfile_builds(docs):
                 assert container["image"] in compose_images, container["image"]
 
 
+def test_production_runs_our_images_by_digest(rendered):
+    """The production overlay names each of our images by digest (the bytes
+    the Images workflow built, images/kustomization.yaml), never by a tag,
+    which a later push can move beneath a running Deployment."""
+    seen = set()
+    for doc in workloads(rendered["production"]):
+        for container in containers(doc):
+            assert is_ours(container), container["image"]
+            image = container["image"]
+            name = doc["metadata"]["name"]
+            assert re.fullmatch(r"[^@\s]+@sha256:[0-9a-f]{64}", image), (name, image)
+            seen.add(image_name(image))
+    assert seen == set(OUR_IMAGES)
+
+
 # --- Drain timings ---------------------------------------------------------------
 
 
@@ -469,9 +484,11 @@ def test_the_worker_reaches_its_data_and_takes_only_the_metrics_scrape(docs):
     (container,) = containers(worker, init=False)
     metrics = {port["containerPort"] for port in container["ports"] if port["name"] == "metrics"}
     variables = container_environment(docs, container)
-    sends_mail = {mail_transport(variables["EMAIL_URL"])["OPTIONS"]["port"]} if variables.get(
-        "EMAIL_URL"
-    ) else set()
+    sends_mail = (
+        {mail_transport(variables["EMAIL_URL"])["OPTIONS"]["port"]}
+        if variables.get("EMAIL_URL")
+        else set()
+    )
     assert egress_ports(docs, "Deployment/worker") == {53} | set(
         data_ports(variables).values()
     ) | sends_mail | https_port(variables)
@@ -612,7 +629,6 @@ def test_scaling_down_does_not_drop_websockets_in_bursts(docs):
     for doc in docs:
         if doc["kind"] == "PodDisruptionBudget":
             assert doc["spec"].get("maxUnavailable") == 1, doc["metadata"]["name"]
-
 
 
 # --- Uploads (base/media.yaml) ---------------------------------------------------
@@ -1001,25 +1017,6 @@ def test_the_in_cluster_postgresql_is_backed_up_to_a_volume_of_its_own(rendered)
         if "persistentVolumeClaim" in v
     }
     assert not claims & db_claims
-
-
-def render_production(tmp_path, edit) -> list[dict]:
-    """The production overlay's objects, rendered from a copy of
-    deploy/kubernetes/ that edit(overlay folder) has changed first."""
-    copy = tmp_path / "kubernetes"
-    shutil.copytree(BASE_DIR / "deploy/kubernetes", copy, ignore=shutil.ignore_patterns("secrets"))
-    overlay = copy / "overlays/production"
-    (overlay / "secrets").mkdir()
-    for name in PRODUCTION_SECRETS:
-        (overlay / "secrets" / name).write_text("placeholder")
-    edit(overlay)
-    rendered = subprocess.run(
-        [tool("kubectl"), "kustomize", overlay],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
 
 
 def test_the_ingress_body_limit_follows_upload_max_mb(tmp_path):
