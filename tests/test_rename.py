@@ -100,12 +100,17 @@ def test_the_kustomizations_carry_the_new_name(renamed):
         found[path.parent.name] = kustomization.get("namespace")
         for image in kustomization.get("images", []):
             assert image["name"].startswith(f"{NEW_NAME}/"), image
-            assert f"{NEW_NAME}/" in image.get("newName", NEW_NAME + "/"), image
+            # <registry>/<name>/app, or <registry>/<repository>-app as the
+            # Images workflow pushes it (overlays/production/images/).
+            new_name = image.get("newName", NEW_NAME + "/")
+            assert f"{NEW_NAME}/" in new_name or f"/{NEW_NAME}-" in new_name, image
     assert found == {
         "base": NEW_NAME,
         "local": NEW_NAME,
         "production": NEW_NAME,
         "monitoring": None,
+        "https-egress": None,
+        "images": None,
     }
     base = yaml.safe_load((renamed / CANONICAL).read_text())
     assert [entry["pairs"][PART_OF] for entry in base["labels"]] == [NEW_NAME]

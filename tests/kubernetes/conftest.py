@@ -85,3 +85,22 @@ def rendered(rendered_files) -> dict[str, list[dict]]:
         overlay: [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
         for overlay, path in rendered_files.items()
     }
+
+
+def render_production(tmp_path, edit) -> list[dict]:
+    """The production overlay's objects, rendered from a copy of
+    deploy/kubernetes/ that edit(overlay folder) has changed first."""
+    copy = tmp_path / "kubernetes"
+    shutil.copytree(BASE_DIR / "deploy/kubernetes", copy, ignore=shutil.ignore_patterns("secrets"))
+    overlay = copy / "overlays/production"
+    (overlay / "secrets").mkdir()
+    for name in PRODUCTION_SECRETS:
+        (overlay / "secrets" / name).write_text("placeholder")
+    edit(overlay)
+    rendered = subprocess.run(
+        [tool("kubectl"), "kustomize", overlay],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]

@@ -1,20 +1,18 @@
 """What the rendered manifests must hold, whatever a fork changes in them:
 selectors, probes, resources, security, images, drain timings, variables."""
 
+import ipaddress
 import re
-import shutil
-import subprocess
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 from apps.core.middleware import PROBES
 from project.settings.base import mail_transport
 from tests.project_files import compose_file
 from tests.test_ports import port_of
 
-from .conftest import BASE_DIR, OVERLAYS, PRODUCTION_SECRETS, PROJECT_NAME, tool
+from .conftest import BASE_DIR, OVERLAYS, PROJECT_NAME, render_production
 
 # The images deploy/Dockerfile builds, by the name the manifests give them,
 # and the target that builds each.
@@ -38,10 +36,13 @@ def containers(doc, *, init=True):
 
 
 def image_name(image: str) -> str:
-    """The image's name without its registry and tag, as the base names it."""
-    name = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    """The image's name without its registry, tag or digest, as the base
+    names it: <project>/app, which the production overlay names as the
+    Images workflow pushes it, <registry>/<repository>-app."""
+    name = image.split("@", 1)[0]
+    name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
     for ours in OUR_IMAGES:
-        if name.endswith(ours):
+        if name.endswith((ours, "-" + ours.rsplit("/", 1)[1])):
             return ours
     return name
 
@@ -347,6 +348,21 @@ def test_images_are_those_the_dockerfile_builds(docs):
                 assert container["image"] in compose_images, container["image"]
 
 
+def test_production_runs_our_images_by_digest(rendered):
+    """The production overlay names each of our images by digest (the bytes
+    the Images workflow built, images/kustomization.yaml), never by a tag,
+    which a later push can move beneath a running Deployment."""
+    seen = set()
+    for doc in workloads(rendered["production"]):
+        for container in containers(doc):
+            assert is_ours(container), container["image"]
+            image = container["image"]
+            name = doc["metadata"]["name"]
+            assert re.fullmatch(r"[^@\s]+@sha256:[0-9a-f]{64}", image), (name, image)
+            seen.add(image_name(image))
+    assert seen == set(OUR_IMAGES)
+
+
 # --- Drain timings ---------------------------------------------------------------
 
 
@@ -458,18 +474,24 @@ def egress_ports(docs, workload: str) -> set[int] | None:
 
 
 def test_the_worker_reaches_its_data_and_takes_only_the_metrics_scrape(docs):
-    """Out: PostgreSQL, Redis and DNS, and the mail server's submission ports
+    """Out: PostgreSQL, Redis and DNS, the mail server's submission port
     where it has a mail server to send to (EMAIL_URL: the production
-    overlay's), nothing else. In: nothing but another namespace's pods
+    overlay's), and HTTPS where the overlay has a policy for it (Sentry, S3),
+    nothing else. In: nothing but another namespace's pods
     (Prometheus's, components/monitoring) on the metrics port."""
     worker = by_name(docs, "Deployment", "worker")
     policies = network_policies_of(docs, pod_template(worker)["metadata"]["labels"])
     (container,) = containers(worker, init=False)
     metrics = {port["containerPort"] for port in container["ports"] if port["name"] == "metrics"}
-    sends_mail = bool(container_environment(docs, container).get("EMAIL_URL"))
-    assert egress_ports(docs, "Deployment/worker") == {53, 5432, 6379} | (
-        MAIL_PORTS if sends_mail else set()
+    variables = container_environment(docs, container)
+    sends_mail = (
+        {mail_transport(variables["EMAIL_URL"])["OPTIONS"]["port"]}
+        if variables.get("EMAIL_URL")
+        else set()
     )
+    assert egress_ports(docs, "Deployment/worker") == {53} | set(
+        data_ports(variables).values()
+    ) | sends_mail | https_port(variables)
     for policy in policies:
         for rule in policy.get("ingress", []):
             assert rule.get("from") and rule.get("ports"), rule
@@ -488,6 +510,99 @@ def test_only_the_worker_reaches_the_mail_server(docs):
         ports = egress_ports(docs, workload)
         assert ports is not None, f"{workload}: a NetworkPolicy lets it reach every port"
         assert not ports & MAIL_PORTS, (workload, ports)
+
+
+# The default port of each data service's URL scheme.
+DEFAULT_PORTS = {"postgres": 5432, "redis": 6379, "rediss": 6379}
+# The widest ipBlock an egress rule may name: a /8 (an operator's whole
+# private network, or a provider's published range), never 0.0.0.0/0 or
+# ::/0, which would be any address again.
+WIDEST_EGRESS_BLOCK = 2**24
+# Settings naming a service outside the cluster that Django reaches over
+# HTTPS: the HTTPS egress policy (the production overlay's) is for them.
+HTTPS_SETTINGS = ("SENTRY_DSN", "MEDIA_S3_BUCKET")
+
+
+def data_ports(variables: dict) -> dict[str, int]:
+    """The port of DATABASE_URL and REDIS_URL, by variable."""
+    ports = {}
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        url = urlsplit(variables[name])
+        ports[name] = url.port or DEFAULT_PORTS[url.scheme]
+    return ports
+
+
+def https_port(variables: dict) -> set[int]:
+    """{443} where the settings name an HTTPS service, else nothing."""
+    return {443} if any(variables.get(name) for name in HTTPS_SETTINGS) else set()
+
+
+def egress_peers(docs, workload: str, port: int) -> list[dict]:
+    """Every `to` peer of the rules that let a workload's pods reach a port."""
+    kind, name = workload.split("/")
+    labels = pod_template(by_name(docs, kind, name))["metadata"].get("labels", {})
+    return [
+        peer
+        for policy in network_policies_of(docs, labels)
+        for rule in policy.get("egress", [])
+        if port in {entry["port"] for entry in rule.get("ports", [])}
+        for peer in rule.get("to", [])
+    ]
+
+
+def test_no_egress_rule_is_open_to_any_address(docs):
+    """Every egress rule names its destinations: pods (by label, in this
+    namespace or a named one) or an address block no wider than a /8. A rule
+    with no `to`, or 0.0.0.0/0, lets a pod reach any address on its ports:
+    a compromised pod would reach any database, or send mail anywhere."""
+    rules = 0
+    for doc in docs:
+        if doc["kind"] != "NetworkPolicy":
+            continue
+        for rule in doc["spec"].get("egress", []):
+            rules += 1
+            what = (doc["metadata"]["name"], rule)
+            assert rule.get("to"), f"open to any address: {what}"
+            for peer in rule["to"]:
+                if "ipBlock" in peer:
+                    block = ipaddress.ip_network(peer["ipBlock"]["cidr"])
+                    assert block.num_addresses <= WIDEST_EGRESS_BLOCK, what
+                    assert "except" not in peer["ipBlock"], what
+                else:
+                    assert peer.keys() <= {"podSelector", "namespaceSelector"}, what
+                    assert any(peer.values()), f"every pod of every namespace: {what}"
+    assert rules
+
+
+def test_django_reaches_its_data_services_by_destination(docs):
+    """Each of Django's workloads reaches DATABASE_URL's and REDIS_URL's
+    port, and there only its server: in the cluster (the local overlay), the
+    pods of the Service its host names, by label; outside (production),
+    address blocks the operator fills in. HTTPS only where a setting names
+    a service that needs it (or the overlay has a policy waiting for one)."""
+    services = {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == "Service"}
+    for name in DJANGO_WORKLOADS:
+        workload = f"{'Job' if name == 'migrate' else 'Deployment'}/{name}"
+        doc = by_name(docs, *workload.split("/"))
+        (container,) = containers(doc, init=False)
+        variables = container_environment(docs, container)
+        for url, port in data_ports(variables).items():
+            peers = egress_peers(docs, workload, port)
+            assert peers, (workload, url, port)
+            host = urlsplit(variables[url]).hostname
+            for peer in peers:
+                if "ipBlock" in peer:
+                    assert host not in services, f"{workload}: {url}'s {host} is in the cluster"
+                    continue
+                assert "namespaceSelector" not in peer, (workload, peer)
+                server = matching(docs, services[host]["spec"]["selector"])
+                assert matching(docs, peer["podSelector"]["matchLabels"]) == server, (
+                    workload,
+                    url,
+                    peer,
+                )
+        reaches_https = bool(egress_peers(docs, workload, 443))
+        assert reaches_https == bool(https_port(variables)), (workload, "HTTPS")
 
 
 def test_every_deployment_of_ours_has_a_disruption_budget(docs):
@@ -514,6 +629,72 @@ def test_scaling_down_does_not_drop_websockets_in_bursts(docs):
     for doc in docs:
         if doc["kind"] == "PodDisruptionBudget":
             assert doc["spec"].get("maxUnavailable") == 1, doc["metadata"]["name"]
+
+
+# --- Uploads (base/media.yaml) ---------------------------------------------------
+
+
+def volume_mounts(docs, workload: str, volume_name: str) -> dict[str, dict]:
+    """Where a workload's Compose volume is mounted in its containers (by
+    container name): the mount, with the claim and the pod's readOnly."""
+    kind, name = workload.split("/")
+    spec = pod_template(by_name(docs, kind, name))["spec"]
+    volumes = {volume["name"]: volume for volume in spec.get("volumes", [])}
+    found = {}
+    for container in spec["containers"]:
+        for mount in container.get("volumeMounts", []):
+            claim = volumes[mount["name"]].get("persistentVolumeClaim")
+            if claim and claim["claimName"] == volume_name:
+                found[container["name"]] = {**mount, "pod_read_only": claim.get("readOnly", False)}
+    return found
+
+
+def compose_mount(service: str, volume: str) -> tuple[str, bool]:
+    """(path, read-only) of a named volume in a Compose service."""
+    for entry in COMPOSE_SERVICES[service].get("volumes", []):
+        source, path, *mode = entry.split(":")
+        if source == volume:
+            return path, mode == ["ro"]
+    raise AssertionError(f"{service} does not mount {volume} in docker-compose.yml")
+
+
+# The uploads' claim's access modes: the production overlay's pods spread
+# over nodes; the local overlay's one node shares a ReadWriteOnce volume.
+MEDIA_ACCESS_MODES = {"local": ["ReadWriteOnce"], "production": ["ReadWriteMany"]}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_uploads_are_on_a_volume_web_writes_and_nginx_serves(rendered, overlay):
+    """The root file systems are read-only: web saves uploads on Compose's
+    `media` volume, at Compose's path, and nginx serves the same claim
+    read-only where Compose mounts it (nginx/snippets/media.conf), with the
+    pod's volume read-only too, so the kubelet never gives it nginx's group.
+    Pods of several Deployments on any node share it: ReadWriteMany, but on
+    the local overlay's one node."""
+    docs = rendered[overlay]
+    uploads = {}
+    for service in ("web", "nginx"):
+        path, read_only = compose_mount(service, "media")
+        (mount,) = volume_mounts(docs, f"Deployment/{service}", "media").values()
+        assert mount["mountPath"] == path, (service, mount)
+        assert mount.get("readOnly", False) == mount["pod_read_only"] == read_only, (
+            service,
+            mount,
+        )
+        uploads[service] = mount
+    assert not uploads["web"].get("readOnly"), "web must write the uploads"
+    claim = by_name(docs, "PersistentVolumeClaim", "media")
+    assert claim["spec"]["accessModes"] == MEDIA_ACCESS_MODES[overlay]
+    # [demo:begin]
+    # The demo's checksum task reads them in the worker, as in Compose.
+    path, read_only = compose_mount("worker", "media")
+    (mount,) = volume_mounts(docs, "Deployment/worker", "media").values()
+    assert (mount["mountPath"], mount.get("readOnly"), mount["pod_read_only"]) == (
+        path,
+        read_only,
+        read_only,
+    )
+    # [demo:end]
 
 
 # --- Configuration ---------------------------------------------------------------
@@ -855,22 +1036,13 @@ def test_the_in_cluster_postgresql_is_backed_up_to_a_volume_of_its_own(rendered)
 def test_the_ingress_body_limit_follows_upload_max_mb(tmp_path):
     # Rendered from a copy whose settings.env says 7: the annotation must say
     # 7m, not the placeholder (kustomization.yaml's replacements).
-    copy = tmp_path / "kubernetes"
-    shutil.copytree(BASE_DIR / "deploy/kubernetes", copy, ignore=shutil.ignore_patterns("secrets"))
-    (copy / "overlays/production/secrets").mkdir()
-    for name in PRODUCTION_SECRETS:
-        (copy / "overlays/production/secrets" / name).write_text("placeholder")
-    settings_env = copy / "overlays/production/settings.env"
-    settings_env.write_text(
-        re.sub(r"^UPLOAD_MAX_MB=\d+$", "UPLOAD_MAX_MB=7", settings_env.read_text(), flags=re.M)
-    )
-    rendered = subprocess.run(
-        [tool("kubectl"), "kustomize", copy / "overlays/production"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    docs = [doc for doc in yaml.safe_load_all(rendered) if doc]
+    def upload_max_mb_7(overlay):
+        settings_env = overlay / "settings.env"
+        settings_env.write_text(
+            re.sub(r"^UPLOAD_MAX_MB=\d+$", "UPLOAD_MAX_MB=7", settings_env.read_text(), flags=re.M)
+        )
+
+    docs = render_production(tmp_path, upload_max_mb_7)
     annotations = by_name(docs, "Ingress", "django-reference")["metadata"]["annotations"]
     assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "7m"
 
@@ -885,3 +1057,31 @@ def test_in_production_nginx_admits_the_ingress_controller_alone(rendered):
         assert rule.get("from"), f"a rule that admits anyone: {rule}"
         for peer in rule["from"]:
             assert "namespaceSelector" in peer and "podSelector" in peer, peer
+
+
+def test_production_with_sentry_reaches_https_by_address_alone(tmp_path):
+    """The production overlay with SENTRY_DSN set and the https-egress
+    component it names in a comment (as its operator would do): every one of
+    Django's pods may reach port 443, at addresses only, and no other pod;
+    the overlay as shipped, without either, lets no pod reach 443 at all."""
+
+    def with_sentry(overlay):
+        kustomization = overlay / "kustomization.yaml"
+        text = kustomization.read_text()
+        assert "  # - ../../components/https-egress\n" in text
+        kustomization.write_text(
+            text.replace("  # - ../../components/https-egress", "  - ../../components/https-egress")
+        )
+        with (overlay / "settings.env").open("a") as settings_env:
+            settings_env.write("SENTRY_DSN=https://key@sentry.example.com/1\n")
+
+    docs = render_production(tmp_path, with_sentry)
+    test_no_egress_rule_is_open_to_any_address(docs)
+    test_django_reaches_its_data_services_by_destination(docs)
+    for doc in workloads(docs):
+        workload = f"{doc['kind']}/{doc['metadata']['name']}"
+        peers = egress_peers(docs, workload, 443)
+        if doc["metadata"]["name"] in DJANGO_WORKLOADS:
+            assert peers and all("ipBlock" in peer for peer in peers), (workload, peers)
+        else:
+            assert not peers, (workload, peers)

@@ -2,7 +2,9 @@
 """Run the rendered `local` overlay on `podman kube play`, check it, remove it.
 
 It checks every probe, that Redis refuses a client without its password, a
-page, a POST and a WebSocket through each nginx pod, and that the worker pods
+page, a POST and a WebSocket through each nginx pod, that a file Django saves
+in a web pod comes back from every nginx pod's /media/ (the uploads'
+volume, shared by their pods), and that the worker pods
 run tasks: the scheduled jobs (TASK_SCHEDULES), which the first worker to
 start enqueues, and a task a web pod enqueues, each on one worker pod, as the
 workers' log lines say.
@@ -42,10 +44,13 @@ says each as it goes):
   PostgreSQL and Redis 999); where the local stand-in image gives that user
   another number, the stand-in's is used, and the output says so.
 * emptyDir and PersistentVolumeClaim volumes would be podman named volumes,
-  shared by name across pods and blind to fsGroup: each is a folder of this
-  run's instead, writable by any user (as a tmpfs /tmp is). For each pod to
-  have its own, a Deployment of N replicas is played as N Deployments of
-  one (named <name>-0, <name>-1, ...), all behind the same DNS name. Ports without
+  blind to fsGroup: each is a folder of this run's instead, writable by any
+  user (as a tmpfs /tmp is). An emptyDir's folder is its pod's own: for each
+  pod to have its own, a Deployment of N replicas is played as N
+  Deployments of one (named <name>-0, <name>-1, ...), all behind the same
+  DNS name. A claim's folder is the claim's, shared by every pod that names
+  it, as one PersistentVolume is (the uploads' volume: web's, nginx's and
+  the worker's pods). Ports without
   hostPort would be published on the host: they are dropped (pods are
   reached by their own addresses).
 
@@ -55,6 +60,7 @@ everything is removed at the end, whatever happened.
 
 import base64
 import copy
+import hashlib  # [demo]
 import json
 import os
 import re
@@ -153,8 +159,10 @@ class Stack:
         for volume in spec.get("volumes", []):
             if "emptyDir" in volume or "persistentVolumeClaim" in volume:
                 # A folder of this run's, writable by any user: podman's named
-                # volumes ignore fsGroup and are shared by name.
-                folder = self.workdir / "volumes" / f"{name}-{volume['name']}"
+                # volumes ignore fsGroup. The pod's own, or the claim's.
+                claim = volume.get("persistentVolumeClaim")
+                owner = f"claim-{claim['claimName']}" if claim else f"{name}-{volume['name']}"
+                folder = self.workdir / "volumes" / owner
                 folder.mkdir(parents=True, exist_ok=True)
                 folder.chmod(0o1777)
                 volume.pop("emptyDir", None)
@@ -359,6 +367,10 @@ class Stack:
         for volume in sorted(self.volumes):
             run("podman", "volume", "rm", "-f", volume, check=False)
         run("podman", "network", "rm", "-f", self.network, check=False)
+        # Files the pods wrote (uploads) belong to their users, which rootless
+        # podman maps to subordinate ids: removed inside its user namespace
+        # (`podman unshare` refuses when rootful; rmtree does the rest).
+        run("podman", "unshare", "rm", "-rf", str(self.workdir), check=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
         log("removed every pod, volume and the network")
 
@@ -402,20 +414,26 @@ class Stack:
         check_redis_password(self, pods_of["redis"][0])
         for pod in pods_of["nginx"]:
             check_through_nginx(self, pod)
+        check_media(self, pods_of["nginx"], pods_of["web"][0])
+        # [demo:begin]
+        check_upload(self, pods_of["nginx"])
+        # [demo:end]
         check_worker(self, pods_of["worker"], pods_of["web"][0])
         if self.drain:
             check_drain(self, pods_of["nginx"][0], pods_of["web"][-1])
 
 
-def http(opener, method, url, data=None, headers=None):
+def http(opener, method, url, data=None, headers=None, *, binary=False):
+    """(status, body): the body as text, or as bytes with binary=True."""
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Host": HOST, **(headers or {})}
     )
     try:
         with opener.open(request, timeout=10) as response:
-            return response.status, response.read().decode()
+            status, body = response.status, response.read()
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+        status, body = error.code, error.read()
+    return status, body if binary else body.decode()
 
 
 def websocket_ping(address, value):
@@ -524,6 +542,92 @@ def check_through_nginx(stack, pod):
     log(f"{pod}: nginx's follower lists both web pods ({' '.join(servers)})")
 
 
+def media_download(stack, pod, url, expected):
+    """GET an upload's URL (/media/...) through an nginx pod: the bytes that
+    were saved, or a RuntimeError naming what came instead."""
+    status, body = http(
+        urllib.request.build_opener(), "GET", f"http://{stack.pod_ip(pod)}:8080{url}", binary=True
+    )
+    if (status, body) != (200, expected):
+        raise RuntimeError(
+            f"GET {url} through {pod}: {status}, {len(body)} bytes "
+            f"({'the same' if body == expected else 'not the'} {len(expected)} saved)"
+        )
+    log(f"{pod}: GET {url} -> 200, the {len(expected)} bytes saved")
+
+
+def check_media(stack, nginx_pods, web_pod):
+    """A file saved by Django in a web pod (default storage: MEDIA_ROOT, on
+    the uploads' volume) comes back, byte for byte, from every nginx pod's
+    /media/: web writes the volume, and nginx's pods read the same one."""
+    saved = os.urandom(4096)
+    output = run(
+        "podman",
+        "exec",
+        f"{web_pod}-web",
+        "python",
+        "manage.py",
+        "shell",
+        "-c",
+        "import sys, uuid; from django.core.files.base import ContentFile; "
+        "from django.core.files.storage import default_storage as storage; "
+        "name = storage.save(f'podman-check/{uuid.uuid4().hex}/saved.bin', "
+        f"ContentFile(bytes.fromhex('{saved.hex()}'))); print(storage.url(name))",
+    ).stdout.split()[-1]
+    log(f"{web_pod}: saved {len(saved)} bytes in default storage, at {output}")
+    for pod in nginx_pods:
+        media_download(stack, pod, output, saved)
+
+
+# [demo:begin]
+def check_upload(stack, nginx_pods):
+    """The demo's upload form, through the first nginx pod: the file comes
+    back byte for byte from the last nginx pod's /media/, and the worker
+    (which reads it from the same volume) computes its SHA-256."""
+    base = f"http://{stack.pod_ip(nginx_pods[0])}:8080"
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    _, page = http(opener, "GET", f"{base}/")
+    token = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    sent = os.urandom(8192)
+    boundary = f"----podman-check-{os.urandom(8).hex()}"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n'
+            f"{token}\r\n--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="sent.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + sent
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    # The form redirects to the page, which lists the upload by its URL.
+    status, page = http(
+        opener,
+        "POST",
+        f"{base}/",
+        body,
+        {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Origin": f"http://{HOST}",
+            "Referer": f"{base}/",
+        },
+    )
+    found = re.search(r'<a href="(/media/[^"]+/sent\.bin)">', page)
+    if status != 200 or not found:
+        raise RuntimeError(f"POST / (upload) through {nginx_pods[0]}: {status}\n{page[:500]}")
+    log(f"{nginx_pods[0]}: POST / with a file of {len(sent)} bytes -> saved at {found[1]}")
+    media_download(stack, nginx_pods[-1], found[1], sent)
+    sha256 = hashlib.sha256(sent).hexdigest()
+    deadline = time.monotonic() + 30
+    while f"<code>{sha256}</code>" not in page:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no SHA-256 {sha256} on the page within 30 s:\n{page[:1000]}")
+        time.sleep(1)
+        _, page = http(opener, "GET", f"{base}/")
+    log(f"{nginx_pods[0]}: the worker read the upload: its SHA-256, {sha256}, is on the page")
+
+
+# [demo:end]
 def scheduled_tasks():
     """The tasks of TASK_SCHEDULES (project/settings/base.py), by path: the
     first worker to start enqueues each (once a period, however many run)."""
@@ -716,9 +820,9 @@ def main(rendered, prefix, app_image, nginx_image, *options):
         log(failure)
         return 1
     log(
-        "the local overlay ran on podman: every probe passes, the page, a POST "
-        "and a WebSocket work through nginx, and the worker pods run tasks"
-        + (", and a web pod drains under POSTs" if stack.drain else "")
+        "the local overlay ran on podman: every probe passes, the page, a POST, "
+        "a WebSocket and the uploads' volume work through nginx, and the worker "
+        "pods run tasks" + (", and a web pod drains under POSTs" if stack.drain else "")
     )
     return 0
 
