@@ -5,7 +5,7 @@ from django.views.decorators.http import require_http_methods
 
 from .forms import UploadForm
 from .uploads import upload_list, upload_save
-from .visits import visit_record
+from .visits import visit_record, visit_remember
 
 # How long browsers and nginx (which micro-caches public responses, see
 # nginx/default.conf.template) may reuse the about page without asking Django.
@@ -26,7 +26,7 @@ def home(request):
         status = 400
     else:
         form = UploadForm()
-    visits = visit_record(session=request.session)
+    visits = visit_record(request=request)
     uploads = upload_list(session=request.session)
     context = {
         "visits": visits,
@@ -34,7 +34,9 @@ def home(request):
         "uploads": uploads,
         "upload_max_bytes": settings.UPLOAD_MAX_BYTES,
     }
-    return render(request, "demo/home.html", context, status=status)
+    response = render(request, "demo/home.html", context, status=status)
+    visit_remember(response, visits=visits)
+    return response
 
 
 @cache_control(public=True, max_age=ABOUT_MAX_AGE)

@@ -15,7 +15,13 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.stack import console_errors, csrf_form, socket_on_each_replica, static_urls
+from tests.stack import (
+    console_errors,
+    csrf_form,
+    socket_on_each_replica,
+    stack_database,
+    static_urls,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +58,21 @@ def test_counter_rises_and_survives_a_restart_of_web(stack):
     stack.restart("web")
 
     assert visit_count(browser.get(stack.url("/"))) == 3
+
+
+def session_rows() -> int:
+    with stack_database() as connection:
+        return connection.execute("SELECT count(*) FROM django_session").fetchone()[0]
+
+
+def test_first_visits_are_counted_and_store_no_session(stack):
+    # Clients that keep no cookie: each visit a first one, none of them a row.
+    before = session_rows()
+    for _ in range(3):
+        response = stack.browser().get(stack.url("/"))
+        assert visit_count(response) == 1
+        assert "sessionid" not in response.cookies
+    assert session_rows() == before
 
 
 def test_counter_rises_on_reload_with_no_errors(stack, chromium):
