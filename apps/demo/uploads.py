@@ -112,7 +112,8 @@ def upload_save(*, session, file, client: str | None, account=None) -> str:
             created_at=timezone.now(),
         )
         task = checksum_compute.enqueue(name)
-    upload = {"name": name, "checksum_task": task.id}
+    # When, for upload_list: a file the expiry has deleted is listed no more.
+    upload = {"name": name, "checksum_task": task.id, "saved_at": timezone.now().timestamp()}
     session[UPLOADS_KEY] = [*session.get(UPLOADS_KEY, []), upload][-UPLOADS_LISTED:]
     return name
 
@@ -134,11 +135,15 @@ def upload_checksum(upload: dict) -> tuple[str | None, bool]:
 def upload_list(*, session) -> list[dict]:
     """The visitor's latest uploads, oldest first: their storage names,
     file names, URLs and checksums ("sha256": None while "computing", or
-    if it failed)."""
+    if it failed). Not those kept longer than DEMO_UPLOADS_KEEP, which the
+    expiry deletes (or has)."""
     uploads = []
+    kept_since = (timezone.now() - settings.DEMO_UPLOADS_KEEP).timestamp()
     for upload in session.get(UPLOADS_KEY, []):
         if isinstance(upload, str):  # noted before uploads had checksums
             upload = {"name": upload}
+        if upload.get("saved_at", kept_since) < kept_since:
+            continue
         sha256, computing = upload_checksum(upload)
         uploads.append(
             {

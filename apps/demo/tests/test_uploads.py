@@ -280,3 +280,9 @@ def test_a_client_over_its_quota_has_room_again_once_its_files_expire(client, se
     uploads_expire.call()
 
     assert post_file(client, "b.txt").status_code == 302
+
+
+def test_uploads_kept_longer_than_their_time_are_listed_no_more(client, settings):
+    post_file(client, "old.txt")
+    settings.DEMO_UPLOADS_KEEP = timedelta(0)  # as if a day had passed
+    assert upload_links(client.get("/")) == []
