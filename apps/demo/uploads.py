@@ -21,7 +21,7 @@ UPLOADS_KEY = "demo_uploads"
 UPLOADS_LISTED = 10
 # File systems give a file whole blocks (4 KiB on ext4 and XFS), and each
 # upload's folder takes one more: what an upload is counted as, so that
-# empty files cost something too, and a quota bounds the number of files
+# a file of one byte costs something too, and a quota bounds the number of files
 # (inodes), not only their bytes.
 BLOCK_BYTES = 4096
 
