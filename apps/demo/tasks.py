@@ -1,5 +1,7 @@
-"""The demo's background task: each upload's SHA-256, computed by the worker
-and pushed to the uploader's open page through the channel layer.
+"""The demo's background tasks: each upload's SHA-256, computed by the worker
+and pushed to the uploader's open page through the channel layer; and, on
+the worker's schedule, the deletion of uploads kept long enough
+(uploads_expire, at the end).
 
 The worker records the checksum as the task's result (what the page reads
 on a reload), then sends task_finished; checksum_announce, on that signal,
@@ -18,8 +20,12 @@ from pathlib import PurePosixPath
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.tasks import TaskResultStatus, task
+from django.utils import timezone
+
+from .models import UPLOADS_FOLDER, Upload
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +68,37 @@ def checksum_announce(sender, task_result, **kwargs) -> None:
         # The checksum is recorded: a reload shows it. The worker must not
         # stop over a message (Redis away).
         logger.warning("could not announce the checksum of %s", name, exc_info=True)
+
+
+@task
+def uploads_expire() -> int:
+    """Delete the uploads older than DEMO_UPLOADS_KEEP, files and rows: how
+    many files were deleted. A job of the worker's schedule (TASK_SCHEDULES).
+
+    The files are found in storage, not through their rows, so that every
+    file goes: those saved before uploads had rows, and any whose request
+    failed after saving it. A row is written after its file is saved
+    (uploads.upload_save), so a row older than the cut-off names a file
+    older than it, deleted just before. Safe to run twice, or late."""
+    cutoff = timezone.now() - settings.DEMO_UPLOADS_KEEP
+    deleted = 0
+    try:
+        folders, _ = default_storage.listdir(UPLOADS_FOLDER)
+    except FileNotFoundError:  # nothing uploaded yet (S3 lists nothing instead)
+        folders = []
+    for folder in folders:
+        path = f"{UPLOADS_FOLDER}/{folder}"
+        _, files = default_storage.listdir(path)
+        old = [f"{path}/{file}" for file in files]
+        old = [name for name in old if default_storage.get_modified_time(name) < cutoff]
+        for name in old:
+            default_storage.delete(name)
+        deleted += len(old)
+        # Its folder, once emptied here: never one a request has just made
+        # for a file it is still saving. (A bucket has no folders.)
+        if old and len(old) == len(files):
+            default_storage.delete(path)
+    Upload.objects.filter(created_at__lt=cutoff).delete()
+    if deleted:
+        logger.info("deleted %s uploads older than %s", deleted, settings.DEMO_UPLOADS_KEEP)
+    return deleted

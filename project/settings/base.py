@@ -415,6 +415,10 @@ TASK_SCHEDULES = {
         "task": "apps.core.tasks.jobs.task_results_prune",
         "every": timedelta(hours=1),
     },
+    # [demo:begin]
+    # The demo's uploads older than DEMO_UPLOADS_KEEP (their files, then their rows).
+    "demo-uploads-expire": {"task": "apps.demo.tasks.uploads_expire", "every": timedelta(hours=1)},
+    # [demo:end]
 }
 
 # ---------------------------------------------------------------------------
@@ -545,6 +549,20 @@ UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_MB", default=1) * 1024 * 1024
 if UPLOAD_MAX_BYTES <= 0:
     raise ImproperlyConfigured("UPLOAD_MAX_MB must be a whole number of megabytes, 1 or more.")
 DATA_UPLOAD_MAX_MEMORY_SIZE = UPLOAD_MAX_BYTES
+# [demo:begin]
+# The demo's uploads (apps/demo/uploads.py) take files from anyone, into a
+# volume on the database's disk. So each is kept DEMO_UPLOADS_KEEP_HOURS and
+# then deleted (a job of the worker's schedule, below); while kept, it counts
+# against its client's quota (an address, an IPv6 /64: apps/core/clients.py)
+# and, if one is signed in, its account's, DEMO_UPLOAD_QUOTA_MB each, and
+# against DEMO_UPLOADS_MAX_MB for everyone's together. An upload past a
+# quota is refused with 429, past the total with 413, each with its reason
+# on the page; nothing kept is touched. Each file counts as what it takes on
+# disk: its blocks, and its folder's.
+DEMO_UPLOAD_QUOTA_BYTES = env.int("DEMO_UPLOAD_QUOTA_MB", default=10) * 1024 * 1024
+DEMO_UPLOADS_MAX_BYTES = env.int("DEMO_UPLOADS_MAX_MB", default=1024) * 1024 * 1024
+DEMO_UPLOADS_KEEP = timedelta(hours=env.int("DEMO_UPLOADS_KEEP_HOURS", default=24))
+# [demo:end]
 
 # ---------------------------------------------------------------------------
 # Security

@@ -9,13 +9,20 @@ import json
 import os
 import re
 import threading
+import time
 import uuid
 
 import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.stack import console_errors, csrf_form, socket_on_each_replica, static_urls
+from tests.stack import (
+    console_errors,
+    csrf_form,
+    socket_on_each_replica,
+    stack_database,
+    static_urls,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -52,6 +59,23 @@ def test_counter_rises_and_survives_a_restart_of_web(stack):
     stack.restart("web")
 
     assert visit_count(browser.get(stack.url("/"))) == 3
+
+
+def session_rows() -> int:
+    with stack_database() as connection:
+        row = connection.execute("SELECT count(*) FROM django_session").fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_first_visits_are_counted_and_store_no_session(stack):
+    # Clients that keep no cookie: each visit a first one, none of them a row.
+    before = session_rows()
+    for _ in range(3):
+        response = stack.browser().get(stack.url("/"))
+        assert visit_count(response) == 1
+        assert "sessionid" not in response.cookies
+    assert session_rows() == before
 
 
 def test_counter_rises_on_reload_with_no_errors(stack, chromium):
@@ -144,6 +168,49 @@ def test_upload_over_the_limit_is_refused_by_nginx(stack):
     assert response.status_code == 413
     assert "413 Request Entity Too Large" in response.text
     assert name not in browser.get(stack.url("/")).text
+
+
+def web_setting(stack, name: str):
+    """A setting as the stack's web has it (its environment, not the tests')."""
+    code = (
+        f"import django; django.setup()\nfrom django.conf import settings; print(settings.{name})"
+    )
+    return stack.run_python(stack.each("web")[0], code).strip()
+
+
+def test_a_client_over_its_quota_gets_a_429_and_its_files_still_download(stack):
+    quota = int(web_setting(stack, "DEMO_UPLOAD_QUOTA_BYTES"))
+    # As large as nginx lets a body be, with room for the form around it.
+    size = settings.UPLOAD_MAX_BYTES - 16 * 1024
+    browser = stack.browser()
+    kept = {}  # URL: content, of each file this test saw stored
+    try:
+        for _ in range(quota // size + 2):
+            sent_at = time.monotonic()
+            content = os.urandom(size)
+            name = f"quota-{uuid.uuid4().hex}.bin"
+            response = upload(stack, browser, name, content)
+            if response.status_code != 200:
+                break
+            kept[upload_links(response.text)[name]] = content
+            # nginx lets a client write 5 times a second, and answers the
+            # sixth with a 429 of its own: not the one this test is after.
+            time.sleep(max(0.0, 0.25 - (time.monotonic() - sent_at)))
+        assert response.status_code == 429, response.text
+        assert "as much as one visitor may keep here" in response.text
+        assert name not in upload_links(response.text)
+        assert kept, "no upload was stored before the quota was reached"
+        for url, content in kept.items():
+            download = stack.browser().get(stack.url(url))
+            assert download.status_code == 200
+            assert download.content == content
+    finally:
+        # Give this client (the tests' container) its room back, for the
+        # tests that upload after this one; the files go with the expiry.
+        with stack_database() as connection:
+            connection.execute(
+                "DELETE FROM demo_upload WHERE host(client) = %s", [stack.own_address()]
+            )
 
 
 def test_upload_in_a_browser_with_no_errors(stack, chromium):

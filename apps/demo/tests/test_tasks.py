@@ -1,4 +1,4 @@
-"""The checksum task, run by the platform's worker (one turn of its loop) on
+"""The checksum task and the uploads' expiry, run by the platform's worker (one turn of its loop) on
 the real PostgreSQL, announcing through the real Redis channel layer, with
 uploads in a temporary MEDIA_ROOT."""
 
@@ -6,16 +6,22 @@ import asyncio
 import hashlib
 import os
 import uuid
+from datetime import timedelta
+from pathlib import PurePosixPath
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.tasks import TaskResultStatus
+from django.utils import timezone
 
 from apps.core.tasks.worker import Worker
-from apps.demo.tasks import checksum_compute, checksum_group
+from apps.demo.models import Upload
+from apps.demo.tasks import checksum_compute, checksum_group, uploads_expire
+from apps.demo.uploads import upload_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,3 +115,47 @@ def test_with_redis_away_the_checksum_is_still_recorded_and_the_worker_goes_on(m
 def test_groups_are_the_uploads_random_folders():
     folder = uuid.uuid4().hex
     assert checksum_group(f"demo/{folder}/notes.txt") == f"upload_{folder}"
+
+
+# --- uploads_expire: the schedule's job ---------------------------------------------
+
+
+def kept(content: bytes, *, age: timedelta, row: bool = True) -> str:
+    """A file saved as an upload `age` ago, with its row unless `row` is
+    False (a file from before uploads had rows): its storage name."""
+    name = stored(content)
+    then = timezone.now() - age
+    os.utime(default_storage.path(name), (then.timestamp(), then.timestamp()))
+    if row:
+        Upload.objects.create(name=name, bytes=upload_bytes(len(content)), created_at=then)
+    return name
+
+
+def test_the_schedule_runs_the_expiry():
+    jobs = [job["task"] for job in settings.TASK_SCHEDULES.values()]
+    assert uploads_expire.module_path in jobs
+
+
+def test_the_worker_deletes_the_uploads_kept_too_long_files_folders_and_rows(settings):
+    settings.DEMO_UPLOADS_KEEP = timedelta(hours=24)
+    old = kept(b"old", age=timedelta(hours=25))
+    unrecorded = kept(b"old, with no row", age=timedelta(hours=25), row=False)
+    new = kept(b"new", age=timedelta(hours=23))
+
+    result = uploads_expire.enqueue()
+    assert run_next().status == TaskResultStatus.SUCCESSFUL
+    result.refresh()
+
+    assert result.return_value == 2
+    for name in (old, unrecorded):
+        assert not default_storage.exists(name)
+        assert not default_storage.exists(str(PurePosixPath(name).parent)), "its folder is left"
+    assert default_storage.open(new).read() == b"new"
+    assert list(Upload.objects.values_list("name", flat=True)) == [new]
+
+
+def test_with_nothing_uploaded_yet_the_expiry_deletes_nothing():
+    result = uploads_expire.enqueue()
+    assert run_next().status == TaskResultStatus.SUCCESSFUL
+    result.refresh()
+    assert result.return_value == 0

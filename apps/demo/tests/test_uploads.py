@@ -1,20 +1,25 @@
 """The upload form on the home page, through Django's test client (no nginx),
 with uploads saved in a temporary MEDIA_ROOT, and their checksums computed by
-the platform's worker (one turn of its loop)."""
+the platform's worker (one turn of its loop); and the limits on what they
+may take, counted in the real PostgreSQL."""
 
 import hashlib
 import re
+import threading
+from datetime import timedelta
 from urllib.parse import unquote
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from apps.core.tasks.worker import Worker
-from apps.demo.tasks import checksum_compute
-from apps.demo.uploads import UPLOADS_KEY, UPLOADS_LISTED
+from apps.demo.models import Upload
+from apps.demo.tasks import checksum_compute, uploads_expire
+from apps.demo.uploads import UPLOADS_KEY, UPLOADS_LISTED, upload_bytes, uploads_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -163,3 +168,121 @@ def test_an_odd_file_name_is_stored_under_a_safe_one(client, media_root, sent, l
     [(url, name)] = upload_links(client.get("/"))
     assert name == listed
     assert (media_root / unquote(url.removeprefix("/media/"))).read_bytes() == b"hello"
+
+
+# --- Limits: each client's and account's quota, and the store's -------------------
+
+
+def post_file(client, name: str, content: bytes = b"x" * 100, **extra):
+    return client.post("/", {"file": SimpleUploadedFile(name, content)}, **extra)
+
+
+def upload_errors(response) -> str:
+    errors = re.search(r'<ul id="upload-errors"[^>]*>(.*?)</ul>', response.content.decode(), re.S)
+    assert errors, "the page shows no reason"
+    return errors[1]
+
+
+def test_what_a_file_is_counted_as_its_blocks_and_its_folder():
+    assert [upload_bytes(size) for size in (0, 1, 4096, 4097)] == [4096, 8192, 8192, 12288]
+
+
+def test_past_its_quota_a_client_gets_a_429_with_the_reason_and_keeps_its_files(
+    client, settings, media_root
+):
+    settings.DEMO_UPLOAD_QUOTA_BYTES = 2 * upload_bytes(100)
+    assert [post_file(client, f"{i}.txt").status_code for i in range(2)] == [302, 302]
+
+    refused = post_file(client, "2.txt")
+
+    assert refused.status_code == 429
+    assert "as much as one visitor may keep here" in upload_errors(refused)
+    # What was kept is still listed and stored; the refused file is not.
+    kept = upload_links(refused)
+    assert [name for _, name in kept] == ["0.txt", "1.txt"]
+    assert all((media_root / url.removeprefix("/media/")).is_file() for url, _ in kept)
+    assert len(list(media_root.glob("demo/*/*"))) == 2
+    assert Upload.objects.count() == 2
+
+
+def test_a_tiny_file_counts_as_the_blocks_it_takes(client, settings):
+    # Counted by their bytes alone, files of one byte would be nearly free:
+    # a quota would bound bytes, never the number of files.
+    # A byte takes a 4 KiB block, and its folder another.
+    settings.DEMO_UPLOAD_QUOTA_BYTES = 2 * 8192
+    statuses = [post_file(client, f"{i}.txt", b"x").status_code for i in range(3)]
+    assert statuses == [302, 302, 429]
+
+
+def test_the_quota_is_each_client_s_an_ipv6_client_s_whole_64(client, settings):
+    settings.DEMO_UPLOAD_QUOTA_BYTES = upload_bytes(100)
+    assert post_file(client, "a.txt", REMOTE_ADDR="2001:db8::1").status_code == 302
+    # Another address of the same /64 is the same client...
+    assert post_file(client, "b.txt", REMOTE_ADDR="2001:db8::ffff").status_code == 429
+    # ...and another /64, or another IPv4 address, another.
+    assert post_file(client, "c.txt", REMOTE_ADDR="2001:db8:0:1::1").status_code == 302
+    assert post_file(client, "d.txt", REMOTE_ADDR="192.0.2.1").status_code == 302
+
+
+def test_a_signed_in_account_has_its_quota_from_any_address(client, settings, django_user_model):
+    settings.DEMO_UPLOAD_QUOTA_BYTES = upload_bytes(100)
+    client.force_login(django_user_model.objects.create_user("someone@example.com", "pass"))
+    assert post_file(client, "a.txt", REMOTE_ADDR="192.0.2.1").status_code == 302
+    assert post_file(client, "b.txt", REMOTE_ADDR="198.51.100.1").status_code == 429
+    # Signed out, from that other address: a client with room of its own.
+    client.logout()
+    assert post_file(client, "c.txt", REMOTE_ADDR="198.51.100.1").status_code == 302
+
+
+def test_when_the_store_is_full_every_client_gets_a_413_with_the_reason(client, settings):
+    settings.DEMO_UPLOADS_MAX_BYTES = upload_bytes(100)
+    assert post_file(client, "a.txt", REMOTE_ADDR="192.0.2.1").status_code == 302
+    refused = post_file(client, "b.txt", REMOTE_ADDR="198.51.100.1")
+    assert refused.status_code == 413
+    assert "The uploads kept here are full" in upload_errors(refused)
+    assert Upload.objects.count() == 1
+
+
+def test_the_check_and_the_save_hold_a_lock_other_uploads_wait_for(client, settings):
+    # Two uploads at once must not both take the last room: the second is
+    # checked only once the first has committed.
+    settings.DEMO_UPLOAD_QUOTA_BYTES = upload_bytes(100)
+    answers = []
+
+    def upload():
+        try:
+            answers.append(post_file(type(client)(), "a.txt"))
+        finally:
+            connection.close()  # the thread's own
+
+    with transaction.atomic():
+        uploads_lock()
+        other = threading.Thread(target=upload)
+        other.start()
+        other.join(timeout=1)
+        assert other.is_alive(), "the upload did not wait for the lock"
+        Upload.objects.create(
+            name="demo/taken/by-the-first.txt",
+            bytes=upload_bytes(100),
+            client="127.0.0.1",
+            created_at=timezone.now(),
+        )
+    other.join(timeout=10)
+    assert [answer.status_code for answer in answers] == [429]
+
+
+def test_a_client_over_its_quota_has_room_again_once_its_files_expire(client, settings):
+    settings.DEMO_UPLOAD_QUOTA_BYTES = upload_bytes(100)
+    assert post_file(client, "a.txt").status_code == 302
+    assert post_file(client, "b.txt").status_code == 429
+
+    settings.DEMO_UPLOADS_KEEP = timedelta(0)
+    uploads_expire.call()
+
+    assert post_file(client, "b.txt").status_code == 302
+
+
+def test_uploads_kept_longer_than_their_time_are_listed_no_more(client, settings):
+    post_file(client, "old.txt")
+    settings.DEMO_UPLOADS_KEEP = timedelta(0)  # as if a day had passed
+    assert upload_links(client.get("/")) == []

@@ -1,6 +1,10 @@
 import re
 
 import pytest
+from django.conf import settings
+from django.db import connection
+
+from apps.demo.visits import VISITS_COOKIE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,6 +21,27 @@ def test_home_counts_visits_per_visitor(client):
     # Another browser, another session.
     other = type(client)()
     assert visit_count(other.get("/")) == 1
+
+
+def session_rows() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM django_session")
+        return cursor.fetchone()[0]
+
+
+def test_a_first_visit_is_counted_and_writes_no_session(client):
+    # A client that keeps no cookie makes every visit a first one: were it
+    # to write a row each time, anyone could fill the table with GETs.
+    for _ in range(3):
+        response = type(client)().get("/")
+        assert visit_count(response) == 1
+        assert settings.SESSION_COOKIE_NAME not in response.cookies
+    assert session_rows() == 0
+
+
+def test_a_count_the_visitor_made_up_is_not_believed(client):
+    client.cookies[VISITS_COOKIE] = "1000"
+    assert visit_count(client.get("/")) == 1
 
 
 def test_home_links_its_static_files_and_chat_box(client):
