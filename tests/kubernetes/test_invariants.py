@@ -686,10 +686,11 @@ def test_uploads_are_on_a_volume_web_writes_and_nginx_serves(rendered, overlay):
     claim = by_name(docs, "PersistentVolumeClaim", "media")
     assert claim["spec"]["accessModes"] == MEDIA_ACCESS_MODES[overlay]
     # [demo:begin]
-    # The demo's checksum task reads them in the worker, as in Compose.
+    # The demo's tasks read them in the worker, and delete the expired, as
+    # in Compose.
     path, read_only = compose_mount("worker", "media")
     (mount,) = volume_mounts(docs, "Deployment/worker", "media").values()
-    assert (mount["mountPath"], mount.get("readOnly"), mount["pod_read_only"]) == (
+    assert (mount["mountPath"], mount.get("readOnly", False), mount["pod_read_only"]) == (
         path,
         read_only,
         read_only,
