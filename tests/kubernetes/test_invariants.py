@@ -976,7 +976,8 @@ def test_the_in_cluster_servers_read_the_passwords_django_reads(rendered):
 
 def test_the_in_cluster_redis_requires_the_password_as_composes_does(rendered):
     """Compose's command (its users and their passwords from files, on
-    redis-server's standard input) and health check (authenticated: NOAUTH is no PONG), word for word."""
+    redis-server's standard input) and health check (authenticated: NOAUTH
+    is no PONG), word for word."""
     (server,) = containers(by_name(rendered["local"], "Deployment", "redis"))
     compose = COMPOSE_SERVICES["redis"]
 
