@@ -35,7 +35,9 @@ says each as it goes):
   PodDisruptionBudgets, HorizontalPodAutoscalers and the Namespace enforced:
   podman has none of them).
 * Secrets are mishandled by podman 4.3 (values read as JSON, volumes left
-  base64-encoded): they are played as ConfigMaps holding the same files.
+  base64-encoded): they are played as ConfigMaps holding the same files. A
+  projected volume (keys of several Secrets in one folder), which podman
+  cannot mount, becomes a ConfigMap of its pod's own with those keys.
 * Probes are not run by podman without systemd: this script polls every
   container's startup, readiness and liveness probes itself, from the host
   (httpGet to the pod's address) or with `podman exec` (exec probes).
@@ -175,6 +177,31 @@ class Stack:
                 # password each of Django's): those alone, as in a cluster.
                 if "items" in secret:
                     volume["configMap"]["items"] = secret["items"]
+            if "projected" in volume:
+                # Keys of several Secrets in one folder (the redis pod's
+                # password and its admin's), which podman 4.3 cannot mount:
+                # a ConfigMap of this pod's own holding those keys alone.
+                own = f"{name}-{volume['name']}"
+                data = {}
+                for source in volume.pop("projected")["sources"]:
+                    secret = source["secret"]
+                    (doc,) = (
+                        d
+                        for d in self.configmaps
+                        if d["metadata"]["name"] == self.renames[secret["name"]]
+                    )
+                    for item in secret["items"]:
+                        data[item["path"]] = doc["data"][item["key"]]
+                self.renames[own] = f"{self.prefix}-{own}"
+                self.configmaps.append(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": self.renames[own]},
+                        "data": data,
+                    }
+                )
+                volume["configMap"] = {"name": own, "optional": False}
             if "configMap" in volume:
                 volume["configMap"]["name"] = self.renames[volume["configMap"]["name"]]
                 self.volumes.add(volume["configMap"]["name"])
