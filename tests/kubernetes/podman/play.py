@@ -583,24 +583,25 @@ def media_download(stack, pod, url, expected):
     log(f"{pod}: GET {url} -> 200, the {len(expected)} bytes saved")
 
 
+def web_shell(web_pod, code: str) -> str:
+    """The last word `code` printed, run by `manage.py shell` in a web pod."""
+    return run(
+        "podman", "exec", f"{web_pod}-web", "python", "manage.py", "shell", "-c", code
+    ).stdout.split()[-1]
+
+
 def check_media(stack, nginx_pods, web_pod):
     """A file saved by Django in a web pod (default storage: MEDIA_ROOT, on
     the uploads' volume) comes back, byte for byte, from every nginx pod's
     /media/: web writes the volume, and nginx's pods read the same one."""
     saved = os.urandom(4096)
-    output = run(
-        "podman",
-        "exec",
-        f"{web_pod}-web",
-        "python",
-        "manage.py",
-        "shell",
-        "-c",
+    output = web_shell(
+        web_pod,
         "import sys, uuid; from django.core.files.base import ContentFile; "
         "from django.core.files.storage import default_storage as storage; "
         "name = storage.save(f'podman-check/{uuid.uuid4().hex}/saved.bin', "
         f"ContentFile(bytes.fromhex('{saved.hex()}'))); print(storage.url(name))",
-    ).stdout.split()[-1]
+    )
     log(f"{web_pod}: saved {len(saved)} bytes in default storage, at {output}")
     for pod in nginx_pods:
         media_download(stack, pod, output, saved)
@@ -723,16 +724,9 @@ def check_worker(stack, pods, web_pod):
     for task_id, (path, pod) in succeeded.items():
         if path in paths:
             log(f"{pod}: scheduled job {path.rpartition('.')[2]} ran (task {task_id}): SUCCESSFUL")
-    enqueued = run(
-        "podman",
-        "exec",
-        f"{web_pod}-web",
-        "python",
-        "manage.py",
-        "shell",
-        "-c",
-        "from apps.core.tasks.probes import probe; print(probe.enqueue().id)",
-    ).stdout.split()[-1]
+    enqueued = web_shell(
+        web_pod, "from apps.core.tasks.probes import probe; print(probe.enqueue().id)"
+    )
     started = time.monotonic()
     succeeded = wait_for_tasks(pods, lambda done: enqueued in done, timeout=30)
     path, pod = succeeded[enqueued]
