@@ -758,9 +758,13 @@ QUIET_CPU_SHARE = 0.2
 
 
 def flood_daphne(stack: Stack):
-    """asgi-flood's container, its state read afresh."""
-    container = stack.containers("asgi-flood")[0]
-    container.reload()
+    """asgi-flood's container, its state read afresh: running or not (Docker
+    restarting it after it was killed for memory, say)."""
+    labels = [
+        f"com.docker.compose.project={stack.project}",
+        "com.docker.compose.service=asgi-flood",
+    ]
+    (container,) = stack.docker.containers.list(all=True, filters={"label": labels})
     return container
 
 
