@@ -3,7 +3,8 @@ figure (bench/report.py FIGURES) and the chart, and nothing in the run went
 wrong: no scenario failed, no side counted an error (a side whose every
 request got a 502 still has a rate), every idle WebSocket opened was held,
 every ratio is within loose bounds, scenario 12's sides read their sessions
-where they say (report.py quick_run_problems). Exits 1 naming every problem.
+where they say, scenario 13's flood was one and met the budget (report.py
+quick_run_problems). Exits 1 naming every problem.
 
     python check_report.py /results
 """

@@ -390,3 +390,180 @@ async def idle_check(connections, target: int) -> IdleResult:
 
 def median(values):
     return statistics.median(values)
+
+
+# --- 13: one client's flood ---------------------------------------------------
+
+# Daphne takes a client's address from X-Forwarded-For (deploy/start-asgi.sh:
+# --proxy-headers), which nginx writes in production; the bench, straight to
+# Daphne, writes it as nginx would for clients of these addresses
+# (documentation ranges), so that each client has a message budget of its own
+# (apps/core/consumers.py, one a client address), as distinct clients do
+# behind nginx. One address for the flooder: it is one client.
+FLOODER_ADDRESS = "203.0.113.66"
+
+
+def measurer_address(index: int) -> str:
+    return f"198.51.100.{index + 1}"
+
+
+async def ws_connect_as(address: tuple[str, int], path: str, client: str):
+    """ws_connect, as a client of address `client` behind nginx."""
+    host, port = address
+    return await websockets.connect(
+        f"ws://{HOST}{path}",
+        host=host,
+        port=port,
+        origin=ORIGIN,
+        additional_headers={"X-Forwarded-For": client},
+        ping_interval=None,
+        open_timeout=60,
+        close_timeout=2,
+    )
+
+
+@dataclass
+class FloodResult:
+    seconds: float  # from the start to the stop
+    frames: int  # frames written to its sockets
+    sockets: int  # sockets opened, one after another on each of its lanes
+    closes_4008: int  # sockets the server closed for frames over the budget
+    other_closes: int  # sockets closed otherwise (by the server, or failed to open)
+    replies: int  # frames the server sent back (error replies, and pongs)
+
+
+async def flood(address: tuple[str, int], *, lanes: int, stopping: asyncio.Event) -> FloodResult:
+    """One client (FLOODER_ADDRESS) sending pings as fast as it can on `lanes`
+    sockets at once until `stopping` is set. The server refuses frames over
+    the client's budget, and closes a socket whose frames it refused ten
+    times in a row (4008); each lane then opens another at once and goes on,
+    so that the pressure never lets up. bench/flood.py runs it."""
+    found = FloodResult(0.0, 0, 0, 0, 0, 0)
+    frame = json.dumps({"ping": "x" * 64})
+    open_now: set = set()
+
+    async def abort_at_stop() -> None:
+        # Gone at once, whatever each lane awaits (a send behind a full
+        # buffer, the server's close): no close handshake behind the flood.
+        await stopping.wait()
+        found.seconds = time.perf_counter() - started
+        for connection in open_now:
+            connection.transport.abort()
+        # A lane still opening a socket (a handshake Daphne has yet to
+        # answer) is cancelled rather than waited for.
+        await asyncio.sleep(2)
+        for task in lanes_running:
+            task.cancel()
+
+    async def read(connection) -> None:
+        # Read every reply, so that the server's close frame is read too and
+        # the socket ends when the server says (unread replies would fill the
+        # client's queue and stop it reading).
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for _ in connection:
+                found.replies += 1
+
+    async def lane() -> None:
+        while not stopping.is_set():
+            try:
+                connection = await ws_connect_as(address, "/ws/ping/", FLOODER_ADDRESS)
+            except (OSError, TimeoutError, websockets.WebSocketException):
+                found.other_closes += 1
+                await asyncio.sleep(0.01)
+                continue
+            found.sockets += 1
+            open_now.add(connection)
+            if stopping.is_set():
+                connection.transport.abort()
+            reader = asyncio.create_task(read(connection))
+            try:
+                while not stopping.is_set():
+                    await connection.send(frame)
+                    found.frames += 1
+                    # send() returns at once while the socket's buffer has
+                    # room: a turn for the reader, and for the other lanes.
+                    if found.frames % 32 == 0:
+                        await asyncio.sleep(0)
+            except websockets.ConnectionClosed:
+                pass
+            await reader
+            open_now.discard(connection)
+            if stopping.is_set():
+                break
+            if connection.close_code == 4008:
+                found.closes_4008 += 1
+            else:
+                found.other_closes += 1
+
+    started = time.perf_counter()
+    lanes_running = [asyncio.create_task(lane()) for _ in range(lanes)]
+    aborter = asyncio.create_task(abort_at_stop())
+    await asyncio.gather(*lanes_running, return_exceptions=True)
+    aborter.cancel()
+    return found
+
+
+@dataclass
+class PingResult:
+    pings: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int  # replies other than the ping's own pong, and sockets that failed
+
+
+async def paced_pings(
+    address: tuple[str, int], *, clients: int, interval: float, seconds: float
+) -> PingResult:
+    """`clients` WebSockets to /ws/ping/, each a client of its own address,
+    each sending a ping every `interval` seconds (or as soon as the last pong
+    is back, if that is later) and waiting for its pong, for `seconds`. At
+    `interval` 0.25 each stays within production's budget (5 a second, in
+    bursts of 10): an honest client, never refused. Latency from send to pong."""
+    connections = []
+    try:
+        for index in range(clients):
+            connections.append(await ws_connect_as(address, "/ws/ping/", measurer_address(index)))
+    except (OSError, TimeoutError, websockets.WebSocketException) as error:
+        await ws_close_all(connections)
+        raise RuntimeError(
+            f"{clients - len(connections)} measuring clients could not connect"
+        ) from error
+    latencies: list[float] = []
+    errors = 0
+    message = "x" * 64
+    frame = json.dumps({"ping": message})
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def client(index: int, connection) -> None:
+        nonlocal errors
+        # Spread over the interval, so that the pings do not arrive together.
+        due = started + interval * index / clients
+        while True:
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            if time.perf_counter() >= deadline:
+                return
+            sent = time.perf_counter()
+            try:
+                await connection.send(frame)
+                reply = json.loads(await asyncio.wait_for(connection.recv(), timeout=30))
+            except (TimeoutError, websockets.ConnectionClosed):
+                errors += 1
+                return
+            if reply != {"pong": message}:
+                # A "slow down" would be the budget refusing an honest client.
+                errors += 1
+            else:
+                latencies.append((time.perf_counter() - sent) * 1000)
+            due = max(due + interval, time.perf_counter())
+
+    await asyncio.gather(*(client(i, c) for i, c in enumerate(connections)))
+    await ws_close_all(connections)
+    return PingResult(
+        pings=len(latencies),
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        max_ms=max(latencies, default=math.nan),
+        errors=errors,
+    )

@@ -149,6 +149,31 @@ def session_copies_numbers(comparison: dict) -> str:
     )
 
 
+def flood_numbers(comparison: dict) -> str:
+    """13: the round trips on each side, what the flood sent, Daphne's CPU."""
+    flood, rest = comparison["sides"]["flood"], comparison["sides"]["rest"]
+    lines = [
+        f"{name}: {side['pings']:,} pings a round, p50 {side['p50_ms']:.1f} ms, "
+        f"p99 {side['p99_ms']:.1f} ms, max {side['max_ms']:.1f} ms; "
+        f"Daphne {side['daphne_cpu_share']:.0%} of a core"
+        + (f", {side['errors']} errors" if side["errors"] else "")
+        for name, side in (("flood", flood), ("rest", rest))
+    ]
+    lines.append(
+        f"the flood: {flood['flood_frames_per_s']:,.0f} frames/s on "
+        f"{flood['flood_sockets_per_s']:,.1f} new sockets/s, "
+        f"{flood['flood_closes_4008']:,.0f} closed with 4008 a round; Daphne busy "
+        f"{flood['daphne_busy_after_s']:.1f} s after it stopped, "
+        f"{flood['daphne_memory_mib']:,.0f} MiB at its end"
+        + (
+            f"; **Daphne killed and restarted {restarts} times** (its memory limit)"
+            if (restarts := sum(r["daphne_restarts"] for r in flood.get("rounds", [])))
+            else ""
+        )
+    )
+    return "<br>".join(lines)
+
+
 FIGURES = [
     Figure(
         "static_rate",
@@ -311,6 +336,40 @@ FIGURES = [
         lambda r: r["session_copies"]["sides"]["copies off"]["queries"],
         "none: copies on's companion",
         lambda r: session_copies_numbers(r["session_copies"]),
+    ),
+    Figure(
+        "flood_p99_ratio",
+        "13",
+        "WebSocket ping p99 on one Daphne, another client flooding it / no flood",
+        lambda r: r["flood"]["ratios"]["p99_ms"],
+        # Why 1.5: scenario 5's own bound for what nginx may add to the tail;
+        # a flood the budget refuses should cost honest clients no more.
+        Goal(1.5, at_most=True),
+        lambda r: flood_numbers(r["flood"]),
+    ),
+    Figure(
+        "flood_p50",
+        "13",
+        "WebSocket ping p50 on one Daphne, another client flooding it / no flood",
+        lambda r: r["flood"]["ratios"]["p50_ms"],
+        "none: the p99's companion",
+        lambda r: flood_numbers(r["flood"]),
+    ),
+    Figure(
+        "flood_frames_rate",
+        "13",
+        "the flood: frames sent a second, one client on one Daphne",
+        lambda r: r["flood"]["sides"]["flood"]["flood_frames_per_s"],
+        "none: the pressure the ratios were measured under",
+        lambda r: flood_numbers(r["flood"]),
+    ),
+    Figure(
+        "flood_daphne_cpu",
+        "13",
+        "Daphne's CPU under the flood (share of its one core)",
+        lambda r: r["flood"]["sides"]["flood"]["daphne_cpu_share"],
+        "none: where the flood's cost lands",
+        lambda r: flood_numbers(r["flood"]),
     ),
 ]
 
@@ -552,7 +611,13 @@ MEETS_BY = 100
 # room over raw Redis grows with the load (2.3 at load average 3, 8.1 at 14-18;
 # 10 in a full run before the pub/sub layer), so the goal's 3 times 10 would
 # leave a factor of 4 at most. 100: still a 10x regression of a loaded run.
-LOOSE_BOUNDS = {"broadcast_p99_ratio": (0.03, 100.0)}
+# 13 compares latencies too, and its goal is not met: Daphne reads every
+# flooded frame before the budget can refuse it (docs/performance.md). Quick
+# runs gave a p99 under the flood 34 times the p99 at rest (load average 3)
+# and 52 (load average 10, one of its two rounds 99); the full run, 24. 300:
+# a p99 of many seconds under the flood, where the pings' 30 s timeout would
+# soon count errors instead.
+LOOSE_BOUNDS = {"broadcast_p99_ratio": (0.03, 100.0), "flood_p99_ratio": (0.015, 300.0)}
 
 
 def loose_bounds(figure: Figure) -> tuple[float, float]:
@@ -615,6 +680,24 @@ def session_copies_problems(results: dict) -> list[str]:
     return problems
 
 
+def flood_problems(results: dict) -> list[str]:
+    """13's flood must be one: frames sent, and sockets closed with 4008 (the
+    budget refusing them: asgi-flood on production's budget). With no 4008
+    the budget never met the flood (bench/settings.py's lifted one reaching
+    asgi-flood, say): the flood would then be served, not refused."""
+    flood = results.get("flood", {}).get("sides", {}).get("flood", {})
+    frames, closes = flood.get("flood_frames_per_s"), flood.get("flood_closes_4008")
+    problems = []
+    if isinstance(frames, int | float) and frames <= 0:
+        problems.append("13: the flood sent no frame")
+    if isinstance(closes, int | float) and closes < 1:
+        problems.append(
+            "13: no flooding socket closed with 4008: the budget never refused the flood "
+            "(is asgi-flood on production's budget?)"
+        )
+    return problems
+
+
 def quick_run_problems(folder: str) -> list[str]:
     """What is wrong with the quick run whose report is in `folder`, all of it:
     any figure missing (missing_figures), any scenario that failed, any side
@@ -639,6 +722,7 @@ def quick_run_problems(folder: str) -> list[str]:
                 f"(close codes {idle.get('close_codes')})"
             )
     problems += session_copies_problems(results)
+    problems += flood_problems(results)
     for figure in RATIO_FIGURES:
         value = figure_value(figure, results)
         low, high = loose_bounds(figure)

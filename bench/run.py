@@ -43,6 +43,9 @@ class Plan:
     tasks_batch: int  # 11: tasks enqueued at once, for one worker's throughput
     tasks_rate: float  # 11: tasks a second, enqueued one a request, open-loop
     tasks_seconds: float  # 11: one round of that steady load
+    flood_lanes: int  # 13: the flooder's sockets at once
+    flood_measurers: int  # 13: clients measuring their round trips meanwhile
+    flood_seconds: float  # 13: one side's round
 
 
 FULL = Plan(
@@ -75,6 +78,13 @@ FULL = Plan(
     # 1,000 tasks a round, 5,000 pooled: a p99 of 50 of them.
     tasks_rate=50,
     tasks_seconds=20,
+    # Several sockets, as the review asks: while one lane's socket is being
+    # closed or opened, the others keep sending.
+    flood_lanes=4,
+    # Eight honest clients at 4 pings a second each: 640 round trips a
+    # round, a p99 of more than a handful of them.
+    flood_measurers=8,
+    flood_seconds=20,
 )
 QUICK = Plan(
     rounds=2,
@@ -91,6 +101,9 @@ QUICK = Plan(
     tasks_batch=100,
     tasks_rate=50,
     tasks_seconds=3,
+    flood_lanes=4,
+    flood_measurers=8,
+    flood_seconds=3,
 )
 
 STARTED = time.monotonic()
@@ -256,9 +269,16 @@ def numbers(run: dict) -> list[str]:
     return [k for k, v in run.items() if isinstance(v, int | float) and k != "errors"]
 
 
+def finite_median(values: list[float]) -> float:
+    """The median of the values that are numbers (a round may have none for
+    a figure: 13's Daphne CPU in a round where it restarted), NaN if none is."""
+    found = [v for v in values if math.isfinite(v)]
+    return statistics.median(found) if found else math.nan
+
+
 def side_summary(runs: list[dict]) -> dict:
     """The medians of one side's rounds, and every round's numbers."""
-    summary = {k: statistics.median(run[k] for run in runs) for k in numbers(runs[0])}
+    summary = {k: finite_median([run[k] for run in runs]) for k in numbers(runs[0])}
     summary["errors"] = sum(run.get("errors", 0) for run in runs)
     if "cpu_ms_by_service" in runs[0]:
         services = sorted({s for run in runs for s in run["cpu_ms_by_service"]})
@@ -290,10 +310,11 @@ def alternate(plan: Plan, label: str, sides: dict, measure) -> dict:
 
 def median_ratio(a_runs: list[dict], b_runs: list[dict], key: str) -> float:
     """The median of the per-round A/B ratios of `key`. A round where B is 0
-    (wrk got no answer within its 2 s timeout: an overloaded side) has no
-    ratio; with none left the figure is missing (NaN), not a crash."""
+    (wrk got no answer within its 2 s timeout: an overloaded side), or where
+    a side has no figure (NaN), has no ratio; with none left the figure is
+    missing (NaN), not a crash."""
     ratios = [a[key] / b[key] for a, b in zip(a_runs, b_runs, strict=True) if b[key]]
-    return statistics.median(ratios) if ratios else math.nan
+    return finite_median(ratios)
 
 
 def cpu_by_service_ms(before: dict, after: dict, requests: int) -> dict[str, float]:
@@ -720,6 +741,172 @@ def session_copies_compare(stack: Stack, plan: Plan) -> dict:
         stack.stop("web-nocopy")
 
 
+# --- 13: one client's flood -------------------------------------------------------
+
+# An honest client's pace: a ping every 0.25 s, 4 a second, within
+# production's budget of 5 (bench/budget_settings.py), so never refused.
+PING_INTERVAL = 0.25
+# The flooder's CPU limit. Unlimited, it took a whole core of the machine's
+# two, which on a deployment is the attacker's own machine's, and left
+# Daphne half of one: the ratio then measured the load generator's share of
+# the machine as much as the server. Half a core, beside Daphne's one (its
+# limit), leaves the rest to the measuring clients, Redis and the others.
+FLOODER_CPUS = 0.5
+# Daphne is quiet again (after the flood's frames already in its buffers are
+# read) when it uses less than this share of its core.
+QUIET_CPU_SHARE = 0.2
+
+
+def flood_daphne(stack: Stack):
+    """asgi-flood's container, its state read afresh: running or not (Docker
+    restarting it after it was killed for memory, say)."""
+    labels = [
+        f"com.docker.compose.project={stack.project}",
+        "com.docker.compose.service=asgi-flood",
+    ]
+    (container,) = stack.docker.containers.list(all=True, filters={"label": labels})
+    return container
+
+
+def flood_daphne_cpu(stack: Stack) -> float | None:
+    """asgi-flood's CPU seconds so far; None while it restarts (no cgroup)."""
+    try:
+        return stack.cpu_seconds_by_service().get("asgi-flood")
+    except FileNotFoundError:
+        return None
+
+
+def daphne_quiet(stack: Stack, *, timeout: float = 120) -> float:
+    """Wait until asgi-flood is healthy and its CPU over half a second is
+    below QUIET_CPU_SHARE of a core; return the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        healthy = flood_daphne(stack).attrs["State"].get("Health", {}).get("Status") == "healthy"
+        before = flood_daphne_cpu(stack)
+        time.sleep(0.5)
+        after = flood_daphne_cpu(stack)
+        if healthy and None not in (before, after) and after - before < QUIET_CPU_SHARE * 0.5:
+            return time.monotonic() - started
+    raise RuntimeError(f"asgi-flood still busy or unhealthy after {timeout:.0f} s")
+
+
+def flooder_start(stack: Stack, address: tuple[str, int], lanes: int):
+    """bench/flood.py in a container of its own on the stack's front network,
+    under FLOODER_CPUS, once its first line says it is flooding."""
+    network = f"{stack.project}_front"
+    if network not in stack.me.attrs["NetworkSettings"]["Networks"]:
+        raise RuntimeError(f"no network {network}: the flooder could not reach asgi-flood")
+    flooder = stack.docker.containers.run(
+        stack.me.image.id,
+        ["python", "flood.py", address[0], str(address[1]), str(lanes)],
+        network=network,
+        nano_cpus=int(FLOODER_CPUS * 1e9),
+        # Not the stack's: the image's compose labels would make its CPU count.
+        labels={"com.docker.compose.project": f"{stack.project}-flooder"},
+        detach=True,
+    )
+    deadline = time.monotonic() + 60
+    while b"flooding" not in flooder.logs(stderr=False):
+        flooder.reload()
+        if flooder.status == "exited" or time.monotonic() > deadline:
+            logs = flooder.logs().decode()[-2000:]
+            flooder.remove(force=True)
+            raise RuntimeError(f"the flooder did not start: {logs}")
+        time.sleep(0.1)
+    # Its sockets open and sending before the measuring starts.
+    time.sleep(1)
+    return flooder
+
+
+def flooder_stop(flooder) -> loads.FloodResult:
+    """SIGTERM, and the counts it prints on its way out."""
+    try:
+        flooder.kill(signal="SIGTERM")
+        if flooder.wait(timeout=60)["StatusCode"] != 0:
+            raise RuntimeError("the flooder failed: " + flooder.logs().decode()[-2000:])
+        last = flooder.logs(stderr=False).decode().strip().splitlines()[-1]
+        return loads.FloodResult(**json.loads(last))
+    finally:
+        flooder.remove(force=True)
+
+
+def flood_compare(stack: Stack, plan: Plan) -> dict:
+    """13: honest clients' round trips on one Daphne replica while one other
+    client floods it with frames, and with no flood. asgi-flood (started for
+    this scenario alone) is asgi with production's message budget: the
+    flooder's frames over it are refused before any work, and its sockets
+    closed (4008), which it reopens at once. Every socket straight to it,
+    each client with an address of its own (loads.ws_connect_as). The
+    flooder runs in a container of its own (flooder_start), so that its work
+    never delays the measuring clients' event loop, and under a CPU limit.
+    Each side starts with Daphne quiet, and ends when it is quiet again: the
+    time that takes after a flood is the flood's too."""
+    stack.start_healthy("asgi-flood")
+    address = ("asgi-flood", 8001)
+    try:
+        # Warm up: lazy imports, the channel layer's connections.
+        asyncio.run(
+            loads.paced_pings(
+                address, clients=plan.flood_measurers, interval=PING_INTERVAL, seconds=1
+            )
+        )
+
+        def measure(flooding: bool) -> dict:
+            daphne_quiet(stack)
+            restarts_before = flood_daphne(stack).attrs["RestartCount"]
+            flooder = flooder_start(stack, address, plan.flood_lanes) if flooding else None
+            found = loads.FloodResult(0.0, 0, 0, 0, 0, 0)
+            try:
+                cpu_before = flood_daphne_cpu(stack)
+                started = time.monotonic()
+                pings = asyncio.run(
+                    loads.paced_pings(
+                        address,
+                        clients=plan.flood_measurers,
+                        interval=PING_INTERVAL,
+                        seconds=plan.flood_seconds,
+                    )
+                )
+                elapsed = time.monotonic() - started
+                cpu_after = flood_daphne_cpu(stack)
+                try:
+                    memory = stack.memory_bytes("asgi-flood") / 2**20
+                except FileNotFoundError:  # restarting
+                    memory = math.nan
+            finally:
+                if flooder:
+                    found = flooder_stop(flooder)
+            busy_after = daphne_quiet(stack)
+            # Killed for memory (its limit, docker-compose.yml's) and restarted
+            # by Docker: every socket on it dropped, the honest clients' too.
+            restarts = flood_daphne(stack).attrs["RestartCount"] - restarts_before
+            if restarts:
+                progress(f"13: asgi-flood restarted {restarts} time(s) during the round")
+            # A restarted container's CPU counts from 0 again: no share.
+            daphne_seconds = (
+                cpu_after - cpu_before
+                if None not in (cpu_before, cpu_after) and not restarts
+                else math.nan
+            )
+            return {
+                **asdict(pings),
+                "flood_frames_per_s": found.frames / found.seconds if found.seconds else 0.0,
+                "flood_sockets_per_s": found.sockets / found.seconds if found.seconds else 0.0,
+                "flood_closes_4008": found.closes_4008,
+                "flood_other_closes": found.other_closes,
+                "flood_replies": found.replies,
+                # Share of one core (asgi's limit is one CPU), while measured.
+                "daphne_cpu_share": daphne_seconds / elapsed,
+                "daphne_busy_after_s": busy_after,
+                "daphne_memory_mib": memory,
+                "daphne_restarts": restarts,
+            }
+
+        return alternate(plan, "13 flood", {"flood": True, "rest": False}, measure)
+    finally:
+        stack.stop("asgi-flood")
+
+
 def echo_compare(stack: Stack, plan: Plan) -> dict:
     def measure(targets) -> dict:
         cpu_before = stack.cpu_seconds()
@@ -883,6 +1070,12 @@ def main() -> int:
     if "12" in only:
         progress("12: a returning visitor's page, session copies on and off")
         attempt("session_copies", lambda: session_copies_compare(stack, plan))
+    if "13" in only:
+        progress(
+            f"13: {plan.flood_measurers} clients' round trips on one Daphne, one other client "
+            f"flooding it on {plan.flood_lanes} sockets, and no flood"
+        )
+        attempt("flood", lambda: flood_compare(stack, plan))
     if os.environ.get("BENCH_PROFILE") == "1":
         progress("profile: the page under load, py-spy in Gunicorn, every container's CPU")
         attempt("profile", lambda: profile_compare(stack, plan))

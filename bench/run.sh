@@ -50,12 +50,13 @@ done
 echo "==> starting what the scenarios need (asgi with two replicas, one worker, the common-default variant)"
 "${compose[@]}" --profile bench up --detach --wait --quiet-pull --scale asgi=2 \
   nginx nginx-default worker >/dev/null 2>"$log" || { cat "$log"; exit 1; }
-# Scenario 10's quiet variant and scenario 12's web without session copies:
-# created, not running; bench/run.py starts each for its scenario alone.
+# Scenario 10's quiet variant, scenario 12's web without session copies and
+# scenario 13's Daphne with production's message budget: created, not
+# running; bench/run.py starts each for its scenario alone.
 # --no-deps: what they depend on is up already, and Compose would otherwise
 # bring asgi back to one replica.
 "${compose[@]}" --profile bench up --no-start --no-deps --quiet-pull web-quiet nginx-quiet \
-  web-nocopy >/dev/null 2>"$log" || { cat "$log"; exit 1; }
+  web-nocopy asgi-flood >/dev/null 2>"$log" || { cat "$log"; exit 1; }
 
 export BENCH_RESULTS=${BENCH_RESULTS:-bench-results}
 mkdir -p "$BENCH_RESULTS"

@@ -34,13 +34,31 @@ def side(rate, p99_ms, errors=0, **more):
     return {"rate": rate, "p50_ms": p99_ms / 4, "p99_ms": p99_ms, "errors": errors, **more}
 
 
+def flood_side(p50_ms, p99_ms, errors=0, **flood):
+    """13's side: the measuring clients' pings, and the flood's counts (none at rest)."""
+    counts = {"flood_frames_per_s": 0.0, "flood_sockets_per_s": 0.0, "flood_closes_4008": 0}
+    return {
+        "pings": 96,
+        "p50_ms": p50_ms,
+        "p99_ms": p99_ms,
+        "max_ms": p99_ms,
+        "daphne_cpu_share": 0.65 if flood else 0.09,
+        "daphne_busy_after_s": 10.6 if flood else 0.5,
+        "daphne_memory_mib": 380.0 if flood else 90.0,
+        "daphne_restarts": 0,
+        "errors": errors,
+        **counts,
+        **flood,
+    }
+
+
 # A quick run's report.json, as bench/run.py writes it, with the figures of a
 # real one (two cores at load average 14-18, the goals it missed included) and
 # without the rounds, samples and CPU breakdowns the check does not read.
 GOOD = {
     "quick": True,
     "plan": {"rounds": 2, "http_seconds": 2, "idle_connections": 200, "mix_rate": 40},
-    "scenarios": ["1", "10", "11", "12", "2", "3", "4", "5", "6", "7", "8", "9"],
+    "scenarios": ["1", "10", "11", "12", "13", "2", "3", "4", "5", "6", "7", "8", "9"],
     "machine": {"cpus": 2, "load_before": 13.81, "load_after": 18.34},
     "public_vs_static": {
         "sides": {"public page": side(9255.0, 114.3), "static file": side(2878.0, 128.0)},
@@ -97,6 +115,19 @@ GOOD = {
             "copies off": side(511.0, 542.5, web_cpu_ms=2.023, queries=2.03, session_queries=1.0),
         },
         "ratios": {"rate": 1.62, "p99_ms": 0.33, "web_cpu_ms": 0.70, "queries": 0.01},
+    },
+    "flood": {
+        "sides": {
+            "flood": flood_side(
+                124.3,
+                722.6,
+                flood_frames_per_s=29396.0,
+                flood_sockets_per_s=12.5,
+                flood_closes_4008=56,
+            ),
+            "rest": flood_side(3.0, 22.1),
+        },
+        "ratios": {"p50_ms": 41.35, "p99_ms": 34.03},
     },
     "echo": {
         "sides": {"through nginx": side(461.4, 140.2), "straight to Daphne": side(382.7, 139.6)},
@@ -169,6 +200,18 @@ FAULTS = {
         {("session_copies", "sides", "copies on", "session_queries"): 1.0},
         "12: copies on: 1.00 session queries a request: copies not read",
     ),
+    "the budget never refused the flood": (
+        {("flood", "sides", "flood", "flood_closes_4008"): 0},
+        "13: no flooding socket closed with 4008",
+    ),
+    "an honest client refused under the flood": (
+        {("flood", "sides", "flood", "errors"): 2},
+        "flood, flood: 2 errors",
+    ),
+    "the flood's p99 ratio past its own bound": (
+        {("flood", "ratios", "p99_ms"): 400.0},
+        "13: WebSocket ping p99 on one Daphne, another client flooding it / no flood: 400, out of",
+    ),
     "a figure missing": (
         {("cold_start", "seconds"): None},
         "missing: 8: cold start: `docker compose up` to all healthy (s)",
@@ -210,7 +253,7 @@ def test_a_good_quick_run_passes(tmp_path):
     result = check(tmp_path, GOOD)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert "holds all 18 figures" in result.stdout
+    assert "holds all 22 figures" in result.stdout
 
 
 @pytest.mark.parametrize("fault", FAULTS)
