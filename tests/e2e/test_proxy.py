@@ -118,6 +118,15 @@ def second_nginx(stack):
                 timeout=30,
                 what="the nginx under test answering",
             )
+            # And reaching the stand-in by both its names: nginx looks asgi
+            # up at each request, and Docker's DNS may answer for an alias
+            # only a moment after it was added (web's list, made by the
+            # follower, waits for it already).
+            wait_until(
+                lambda: get("/ws/ping/") and get("/"),
+                timeout=30,
+                what="the nginx under test reaching the stand-in as asgi and as web",
+            )
             return get
 
         yield start, my_address
