@@ -164,8 +164,9 @@ async def paced(
 # --- WebSockets ---------------------------------------------------------------
 
 
-async def ws_connect(address: tuple[str, int], path: str):
-    """A WebSocket to `path` on `address`, as a browser on the site would open it.
+async def ws_connect(address: tuple[str, int], path: str, client: str | None = None):
+    """A WebSocket to `path` on `address`, as a browser on the site would open it;
+    with `client`, as the browser at that address behind nginx (X-Forwarded-For).
     No client pings: Daphne pings, and the client answers."""
     host, port = address
     return await websockets.connect(
@@ -173,6 +174,7 @@ async def ws_connect(address: tuple[str, int], path: str):
         host=host,
         port=port,
         origin=ORIGIN,
+        additional_headers={"X-Forwarded-For": client} if client else None,
         ping_interval=None,
         open_timeout=60,
         close_timeout=5,
@@ -407,21 +409,6 @@ def measurer_address(index: int) -> str:
     return f"198.51.100.{index + 1}"
 
 
-async def ws_connect_as(address: tuple[str, int], path: str, client: str):
-    """ws_connect, as a client of address `client` behind nginx."""
-    host, port = address
-    return await websockets.connect(
-        f"ws://{HOST}{path}",
-        host=host,
-        port=port,
-        origin=ORIGIN,
-        additional_headers={"X-Forwarded-For": client},
-        ping_interval=None,
-        open_timeout=60,
-        close_timeout=2,
-    )
-
-
 @dataclass
 class FloodResult:
     seconds: float  # from the start to the stop
@@ -466,7 +453,7 @@ async def flood(address: tuple[str, int], *, lanes: int, stopping: asyncio.Event
     async def lane() -> None:
         while not stopping.is_set():
             try:
-                connection = await ws_connect_as(address, "/ws/ping/", FLOODER_ADDRESS)
+                connection = await ws_connect(address, "/ws/ping/", FLOODER_ADDRESS)
             except (OSError, TimeoutError, websockets.WebSocketException):
                 found.other_closes += 1
                 await asyncio.sleep(0.01)
@@ -523,7 +510,7 @@ async def paced_pings(
     connections = []
     try:
         for index in range(clients):
-            connections.append(await ws_connect_as(address, "/ws/ping/", measurer_address(index)))
+            connections.append(await ws_connect(address, "/ws/ping/", measurer_address(index)))
     except (OSError, TimeoutError, websockets.WebSocketException) as error:
         await ws_close_all(connections)
         raise RuntimeError(

@@ -836,7 +836,7 @@ def flood_compare(stack: Stack, plan: Plan) -> dict:
     this scenario alone) is asgi with production's message budget: the
     flooder's frames over it are refused before any work, and its sockets
     closed (4008), which it reopens at once. Every socket straight to it,
-    each client with an address of its own (loads.ws_connect_as). The
+    each client with an address of its own (loads.ws_connect with a client). The
     flooder runs in a container of its own (flooder_start), so that its work
     never delays the measuring clients' event loop, and under a CPU limit.
     Each side starts with Daphne quiet, and ends when it is quiet again: the
