@@ -894,7 +894,7 @@ def flood_compare(stack: Stack, plan: Plan) -> dict:
                 "flood_sockets_per_s": found.sockets / found.seconds if found.seconds else 0.0,
                 "flood_closes_4008": found.closes_4008,
                 "flood_other_closes": found.other_closes,
-                "flood_replies": found.replies,
+                "flood_replies_per_s": found.replies / found.seconds if found.seconds else 0.0,
                 # Share of one core (asgi's limit is one CPU), while measured.
                 "daphne_cpu_share": daphne_seconds / elapsed,
                 "daphne_busy_after_s": busy_after,

@@ -13,6 +13,7 @@ from django.core.asgi import get_asgi_application
 from django.urls import re_path
 
 from apps.core.request_id import AsgiRequestContext
+from apps.core.websocket_budget import read_websockets_within_budget
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings.production")
 
@@ -33,6 +34,11 @@ websocket_urlpatterns = import_module(settings.ROOT_URLCONF).websocket_urlpatter
 # more at p99 (docs/performance.md, scenario 6). It made no difference to
 # Gunicorn, so it is here only.
 gc.set_threshold(50_000, 20, 100)
+
+# Daphne reads each client's WebSocket frames no faster than its message
+# budget (apps/core/websocket_budget.py): a flood waits in the flooder's own
+# buffers, not in this process.
+read_websockets_within_budget()
 
 # Prometheus metrics on METRICS_PORT (project/settings/base.py): Daphne is one
 # process, which serves its own, from a thread. Only here, where the ASGI

@@ -1,5 +1,5 @@
 """Who a client is, for the limits kept per client: failed logins
-(apps/core/logins.py) and WebSocket messages (apps/core/consumers.py)."""
+(apps/core/logins.py) and WebSocket messages (apps/core/websocket_budget.py)."""
 
 import ipaddress
 

@@ -5,13 +5,6 @@ JsonConsumer takes care of:
 - draining: a server that is stopping refuses new sockets, and closes the open
   ones with CLOSE_SERVICE_RESTART (4012) so that their clients reconnect,
   perhaps to another server (deploy/run-draining.sh, manage.py websockets_close);
-- a message budget per client (WEBSOCKET_MESSAGES_PER_SECOND, in bursts of up
-  to WEBSOCKET_MESSAGE_BURST), shared by all of that client's sockets on this
-  server: every frame, text or binary, takes from it before anything else is
-  done with it; past it, a frame gets an error reply and goes nowhere, and a
-  socket whose frames are refused max_refused_in_a_row times in a row is
-  closed with CLOSE_POLICY_VIOLATION (4008): a client that keeps sending is
-  cut off, not answered forever;
 - frame limits: a frame over max_frame_chars closes the socket with
   CLOSE_MESSAGE_TOO_BIG (4009); Daphne refuses anything over 64 KiB before it
   gets here (deploy/start-asgi.sh);
@@ -21,6 +14,10 @@ JsonConsumer takes care of:
 - metrics, with METRICS_PORT set: sockets open, accepted and closed (by close
   code), frames in and out, labelled with the consumer's class name
   (apps/core/metrics.py).
+
+Each client's message budget is kept before any of this, where Daphne reads
+the socket: a frame gets here only once its client's budget had room for it
+(apps/core/websocket_budget.py).
 
 Daphne lets an application close a socket only with 1000 or 3000-4999, so the
 close codes are RFC 6455's plus 4000, as is the convention.
@@ -33,14 +30,12 @@ import time
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from .clients import client_network
 from .draining import CLOSE_SERVICE_RESTART, is_draining, server_group
 from .metrics import ConsumerMetrics, channel_layer_round_trip
+from .websocket_budget import CLOSE_POLICY_VIOLATION
 
 # RFC 6455's 1009, "message too big".
 CLOSE_MESSAGE_TOO_BIG = 4009
-# RFC 6455's 1008, "policy violation": frames kept coming past the budget.
-CLOSE_POLICY_VIOLATION = 4008
 
 # Each line carries the socket's request id, method, path and client address,
 # those of its handshake (apps/core/request_id.py).
@@ -50,64 +45,6 @@ logger = logging.getLogger(__name__)
 class BadMessage(ValueError):
     """The client sent something this consumer cannot take. Its text is the
     error reply, so say what to send instead."""
-
-
-class TokenBucket:
-    """At most `rate` events a second on average, `burst` at once."""
-
-    def __init__(self, *, rate: float, burst: int):
-        self.rate, self.burst = rate, burst
-        self.tokens, self.updated = float(burst), time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-class ClientBudgets:
-    """One TokenBucket per client in this process, shared by all of that
-    client's sockets and dropped with the last of them: opening more sockets
-    does not buy more messages.
-
-    Each server keeps its own, so a client whose sockets nginx spreads over N
-    asgi replicas has at most N budgets: bounded by the replicas, never by the
-    sockets it opens (which nginx caps per client too)."""
-
-    def __init__(self):
-        self._held: dict[str | None, tuple[TokenBucket, int]] = {}
-
-    def take_one(self, client: str | None) -> TokenBucket:
-        """The client's bucket, for a socket it opens."""
-        bucket, sockets = self._held.get(client, (None, 0))
-        if bucket is None:
-            bucket = TokenBucket(
-                rate=settings.WEBSOCKET_MESSAGES_PER_SECOND, burst=settings.WEBSOCKET_MESSAGE_BURST
-            )
-        self._held[client] = (bucket, sockets + 1)
-        return bucket
-
-    def __contains__(self, client: str | None) -> bool:
-        return client in self._held
-
-    def __len__(self) -> int:
-        """How many clients hold a budget here."""
-        return len(self._held)
-
-    def give_back(self, client: str | None) -> None:
-        """A socket of the client's has closed."""
-        bucket, sockets = self._held[client]
-        if sockets == 1:
-            del self._held[client]
-        else:
-            self._held[client] = (bucket, sockets - 1)
-
-
-client_budgets = ClientBudgets()
 
 
 def json_depth(value) -> int:
@@ -137,13 +74,9 @@ class JsonConsumer(AsyncWebsocketConsumer):
     max_json_depth = 32
     # The codes this consumer closes sockets with, each counted under its
     # own label in the metrics (any other a client picks counts as "other").
-    # A subclass that closes with codes of its own adds them here.
+    # A subclass that closes with codes of its own adds them here. (Daphne
+    # closes a socket over its client's budget with CLOSE_POLICY_VIOLATION.)
     close_codes = frozenset({CLOSE_MESSAGE_TOO_BIG, CLOSE_POLICY_VIOLATION, CLOSE_SERVICE_RESTART})
-    # Frames refused in a row, over the client's budget, before the socket is
-    # closed: a client that bursts past its budget reads the first error
-    # replies and slows down long before this many.
-    max_refused_in_a_row = 10
-    refused_in_a_row = 0
     # Closing: frames already on their way are dropped, unanswered.
     closing = False
 
@@ -159,15 +92,7 @@ class JsonConsumer(AsyncWebsocketConsumer):
         # joins every group in self.groups before connect(), and leaves them
         # all when the socket closes.
         self.groups = [*self.groups, server_group()]
-        # Daphne takes the client's address from nginx's X-Forwarded-For
-        # (deploy/start-asgi.sh: --proxy-headers).
-        self.client = client_network((self.scope.get("client") or [None])[0])
-        self.budget = client_budgets.take_one(self.client)
-        try:
-            await super().websocket_connect(message)
-        except BaseException:
-            self.give_back_budget()
-            raise
+        await super().websocket_connect(message)
 
     async def accept(self, *args, **kwargs):
         await super().accept(*args, **kwargs)
@@ -176,7 +101,6 @@ class JsonConsumer(AsyncWebsocketConsumer):
             self.metrics.accepted()
 
     async def websocket_disconnect(self, message):
-        self.give_back_budget()
         if self.metrics:
             self.metrics.closed(message.get("code"))
             self.metrics = None
@@ -188,21 +112,13 @@ class JsonConsumer(AsyncWebsocketConsumer):
         except BaseException:
             # A handler that raised ends the consumer (Daphne closes the
             # socket with 1011 and logs the error), and no websocket.disconnect
-            # will reach it: give back now what the socket held, or the
-            # client's budget and the open-sockets gauge would keep it for
-            # good. (StopConsumer, the usual end, comes after both are given
-            # back: giving back twice does nothing.)
-            self.give_back_budget()
+            # will reach it: count the close now, or the open-sockets gauge
+            # would keep the socket for good. (StopConsumer, the usual end,
+            # comes after websocket_disconnect has counted it.)
             if self.metrics:
                 self.metrics.closed(1011)
                 self.metrics = None
             raise
-
-    def give_back_budget(self) -> None:
-        """Once, whichever way the socket ends (never taken if it was refused)."""
-        if hasattr(self, "budget"):
-            client_budgets.give_back(self.client)
-            del self.budget
 
     async def group_join(self, group: str) -> None:
         """Join a channel-layer group for as long as this socket is open."""
@@ -214,21 +130,6 @@ class JsonConsumer(AsyncWebsocketConsumer):
             self.metrics.received.inc()
         if self.closing:
             return
-        # The budget first: a frame over it costs no more than this.
-        if not self.budget.take():
-            self.refused_in_a_row += 1
-            if self.refused_in_a_row < self.max_refused_in_a_row:
-                await self.send_error("Too many messages: slow down.")
-                return
-            # Once per socket (it closes), so a client cannot flood the log.
-            logger.warning(
-                "Closing a WebSocket whose frames were refused %d times in a row (over budget)",
-                self.refused_in_a_row,
-            )
-            self.closing = True
-            await self.close(code=CLOSE_POLICY_VIOLATION)
-            return
-        self.refused_in_a_row = 0
         if text_data is None:
             await self.send_error("Send text frames, not binary.")
             return

@@ -483,11 +483,13 @@ SERVER_EMAIL = env.str("SERVER_EMAIL", default="") or DEFAULT_FROM_EMAIL
 # ---------------------------------------------------------------------------
 # Each client (an IPv4 address or an IPv6 /64) may send this many messages a
 # second on average over all its WebSockets, in bursts of up to
-# WEBSOCKET_MESSAGE_BURST; past that, frames get an error reply and go
-# nowhere, and a socket that goes on regardless is closed (4008,
-# JsonConsumer.max_refused_in_a_row). Each asgi replica keeps its own count.
+# WEBSOCKET_MESSAGE_BURST; past that, Daphne reads no more of the socket
+# until the budget has room, so frames wait rather than being refused, and a
+# socket whose frames have waited this many seconds without a break is closed
+# (4008): apps/core/websocket_budget.py. Each asgi replica keeps its own count.
 WEBSOCKET_MESSAGES_PER_SECOND = 5
 WEBSOCKET_MESSAGE_BURST = 10
+WEBSOCKET_OVER_BUDGET_SECONDS = 5
 
 # ---------------------------------------------------------------------------
 # Static files: hashed names, collected into the nginx image at build time
