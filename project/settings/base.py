@@ -229,7 +229,10 @@ if REDIS_URL:
             # sockets; the list-based RedisChannelLayer pushes a copy per socket
             # (docs/performance.md, scenario 6). Messages are not kept for a
             # socket that is not listening, which a chat can live with.
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels-redis's own, but that group_add() returns once Redis
+            # has subscribed: a message sent to the group after that is not
+            # lost (apps/core/channel_layer.py).
+            "BACKEND": "apps.core.channel_layer.ConfirmedRedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
