@@ -18,9 +18,10 @@ from django.db import connection
 logger = logging.getLogger(__name__)
 
 CHANNEL_LAYER_TIMEOUT = 2  # seconds
-# While no answer has come, the ping is sent again this often: a channel's
-# subscription may reach Redis after the first PUBLISH to it (they travel on
-# two connections), and that PUBLISH is then lost, not late.
+# While no answer has come, the ping is sent again this often: the layer
+# confirms the channel's subscription before new_channel() returns
+# (apps/core/channel_layer.py), but a PUBLISH made while its pub/sub
+# connection reconnects (Redis restarted) is lost all the same, not late.
 CHANNEL_LAYER_RESEND_SECONDS = 0.25
 
 
@@ -59,6 +60,8 @@ class ChannelLayerCheck:
         self.pid: int | None = None
         self.layer: BaseChannelLayer | None = None
         self.channel: str | None = None
+        # A failed check's flush: it runs on after the check gave up waiting.
+        self.flushing: asyncio.Future | None = None
 
     def __call__(self) -> None:
         future = asyncio.run_coroutine_threadsafe(self.round_trip(), self.event_loop())
@@ -76,7 +79,7 @@ class ChannelLayerCheck:
         with self.lock:
             if self.loop is None or self.pid != os.getpid():
                 self.loop, self.pid = asyncio.new_event_loop(), os.getpid()
-                self.layer, self.channel = None, None
+                self.layer, self.channel, self.flushing = None, None, None
                 threading.Thread(
                     target=self.loop.run_forever, name="channel-layer-check", daemon=True
                 ).start()
@@ -86,6 +89,12 @@ class ChannelLayerCheck:
         layer = get_channel_layer()
         if layer is None:
             raise ConnectionError("no channel layer is configured (CHANNEL_LAYERS)")
+        # The last failed check's flush, if it is still under way: it would
+        # drop a channel this check subscribed meanwhile, and the check
+        # would wait for its answer in vain.
+        if self.flushing is not None:
+            await self.flushing
+            self.flushing = None
         try:
             # A new layer (its settings changed, as tests change them) has
             # none of the last one's channels.
@@ -102,7 +111,8 @@ class ChannelLayerCheck:
                 received.cancel()
         except BaseException:
             self.channel = None
-            await asyncio.shield(self.flush(layer))
+            self.flushing = asyncio.ensure_future(self.flush(layer))
+            await asyncio.shield(self.flushing)
             raise
 
     async def receive(self, layer: BaseChannelLayer, channel: str, token: str) -> None:

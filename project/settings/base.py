@@ -192,6 +192,27 @@ REDIS_PASSWORD = password_once(
     env.str("REDIS_PASSWORD", default=""),
 )
 
+# A Redis that fails over (a primary and its replicas, watched by Sentinels,
+# which tell clients which server is the primary): REDIS_SENTINELS lists the
+# Sentinels (host:port, comma-separated; the port 26379 if none), and
+# REDIS_URL's host is then the name they know the primary by
+# (redis://mymaster), as django-redis and channels-redis both take it. The
+# cache and the channel layer ask the Sentinels for the primary, and again
+# after a failover; they read and write the primary alone, never a replica
+# that may lag behind it. The Sentinels are asked without TLS or a password.
+REDIS_SENTINELS = [
+    (sentinel.hostname, sentinel.port or 26379)
+    # As a URL's host and port: an IPv6 address in brackets ([fd00::1]:26379).
+    for sentinel in map(urlsplit, (f"//{each}" for each in env.list("REDIS_SENTINELS", default=[])))
+]
+if REDIS_SENTINELS and urlsplit(REDIS_URL).scheme != "redis":
+    # redis-py makes rediss:// connections that ignore the Sentinels, and
+    # would look for a server named after the primary.
+    raise ImproperlyConfigured(
+        "With REDIS_SENTINELS, REDIS_URL is redis://<the primary's name in the Sentinels>: "
+        "TLS (rediss://) through Sentinel is not supported."
+    )
+
 
 def redis_url(use: str) -> str:
     """REDIS_URL pointed at the logical database kept for `use`, with the password."""
@@ -215,8 +236,47 @@ def redis_cache(use: str, **options) -> dict:
             # hands back runs whatever code a writer to Redis chose. Cache
             # values must be JSON then.
             "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+            # With Sentinels, LOCATION's host is the primary's name. Not
+            # django-redis's SentinelClient: it reads from the replicas.
+            **(
+                {
+                    "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+                    "SENTINELS": REDIS_SENTINELS,
+                }
+                if REDIS_SENTINELS
+                else {}
+            ),
             **options,
         },
+    }
+
+
+def redis_channel_layer_host() -> dict[str, Any]:
+    """channels-redis's connection: to REDIS_URL's server, or to the primary
+    the Sentinels name."""
+    connection: dict[str, Any] = {
+        # Fail fast when Redis is unreachable; reconnect and subscribe
+        # again by itself when it is back.
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        # A connection that Redis dropped (a restart, an outage, a failover)
+        # is found broken only when next used: try again on a new one, rather
+        # than answer that WebSocket's handshake with a 500. Twice, after 0.2
+        # and 0.4 s: the layer's receiving task may be reconnecting the same
+        # connection just then. redis-py's asyncio client retries nothing by
+        # default.
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.1), retries=2),
+    }
+    if not REDIS_SENTINELS:
+        return {"address": redis_url("channels"), **connection}
+    parts = urlsplit(REDIS_URL)
+    return {
+        "master_name": parts.hostname,
+        "sentinels": REDIS_SENTINELS,
+        "db": REDIS_DATABASES["channels"],
+        "username": unquote(parts.username) if parts.username else None,
+        "password": REDIS_PASSWORD or None,
+        **connection,
     }
 
 
@@ -229,26 +289,11 @@ if REDIS_URL:
             # sockets; the list-based RedisChannelLayer pushes a copy per socket
             # (docs/performance.md, scenario 6). Messages are not kept for a
             # socket that is not listening, which a chat can live with.
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {
-                "hosts": [
-                    {
-                        "address": redis_url("channels"),
-                        # Fail fast when Redis is unreachable; reconnect and
-                        # subscribe again by itself when it is back.
-                        "socket_connect_timeout": 2,
-                        "socket_timeout": 10,
-                        # A connection that Redis dropped (a restart, an
-                        # outage) is found broken only when next used: try
-                        # again on a new one, rather than answer that
-                        # WebSocket's handshake with a 500. Twice, after 0.2
-                        # and 0.4 s: the layer's receiving task may be
-                        # reconnecting the same connection just then.
-                        # redis-py's asyncio client retries nothing by default.
-                        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.1), retries=2),
-                    }
-                ]
-            },
+            # channels-redis's own, but that group_add() returns once Redis
+            # has subscribed: a message sent to the group after that is not
+            # lost (apps/core/channel_layer.py).
+            "BACKEND": "apps.core.channel_layer.ConfirmedRedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [redis_channel_layer_host()]},
         }
     }
 else:

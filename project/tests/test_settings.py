@@ -348,6 +348,67 @@ def test_a_password_in_the_url_alone_still_works():
     }, result.stderr
 
 
+# --- Redis through Sentinel -------------------------------------------------
+
+# The connection pools the cache, the session copies and the channel layer
+# make from the settings, as each library builds them (which connects to
+# nothing yet): whom they ask, for which primary, and what they send it.
+SENTINEL_REPORT = """
+import json
+from channels_redis.utils import create_pool
+from django.conf import settings
+from django.core.cache import caches
+
+def described(pool):
+    return {
+        "pool": type(pool).__module__ + "." + type(pool).__name__,
+        "primary": pool.service_name,
+        "primary only": pool.is_master,
+        "sentinels": [
+            [sentinel.connection_pool.connection_kwargs[key] for key in ("host", "port")]
+            for sentinel in pool.sentinel_manager.sentinels
+        ],
+        "db": int(pool.connection_kwargs["db"]),
+        "password": pool.connection_kwargs["password"],
+    }
+
+pools = {
+    alias: caches[alias].client.get_client(write=False).connection_pool
+    for alias in ("default", "sessions")
+}
+pools["channels"] = create_pool(settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][0])
+print(json.dumps({use: described(pool) for use, pool in pools.items()}))
+"""
+
+
+def test_redis_through_sentinel():
+    result = run_django(
+        SENTINEL_REPORT,
+        REDIS_URL="redis://mymaster",
+        REDIS_SENTINELS="sentinel-1:26379,sentinel-2,[fd00::3]:26380",
+        REDIS_PASSWORD_FILE=None,  # the tests container's: REDIS_PASSWORD's instead
+    )
+    sentinels = [["sentinel-1", 26379], ["sentinel-2", 26379], ["fd00::3", 26380]]
+    primary = {
+        "primary": "mymaster",
+        # Reads too: a replica may lag behind what was just written.
+        "primary only": True,
+        "sentinels": sentinels,
+        "password": PRODUCTION_ENV["REDIS_PASSWORD"],
+    }
+    assert json.loads(result.stdout or "null") == {
+        "default": {"pool": "redis.sentinel.SentinelConnectionPool", "db": 0, **primary},
+        "sessions": {"pool": "redis.sentinel.SentinelConnectionPool", "db": 1, **primary},
+        "channels": {"pool": "redis.asyncio.sentinel.SentinelConnectionPool", "db": 2, **primary},
+    }, result.stderr
+
+
+def test_sentinel_with_tls_refuses_to_start():
+    result = run_django("", REDIS_URL="rediss://mymaster", REDIS_SENTINELS="sentinel-1:26379")
+    assert result.returncode != 0
+    assert "REDIS_SENTINELS" in result.stderr
+
+
 @pytest.mark.parametrize(("url_name", "url", "name"), SERVERS)
 def test_a_password_in_the_url_and_in_a_file_is_refused(tmp_path, url_name, url, name):
     password_file = tmp_path / "password"
