@@ -149,6 +149,16 @@ def session_copies_numbers(comparison: dict) -> str:
     )
 
 
+def pool_numbers(comparison: dict) -> str:
+    """14: each side's rate, p99, web's CPU and the stack's a request."""
+    return "<br>".join(
+        f"{name}: {side['rate']:,.0f} req/s, p99 {side['p99_ms']:.1f} ms, "
+        f"web {side['web_cpu_ms']:.2f} CPU ms/req, the stack {side['cpu_s_per_1k']:.2f}"
+        + (f", {side['errors']} errors" if side["errors"] else "")
+        for name, side in comparison["sides"].items()
+    )
+
+
 def flood_numbers(comparison: dict) -> str:
     """13: the round trips on each side, what the flood sent, Daphne's CPU."""
     flood, rest = comparison["sides"]["flood"], comparison["sides"]["rest"]
@@ -372,6 +382,31 @@ FIGURES = [
         "none: where the flood's cost lands",
         lambda r: flood_numbers(r["flood"]),
     ),
+    Figure(
+        "pool_cpu_ratio",
+        "14",
+        "web's CPU per request, the page: a pool of one connection a process / one a thread",
+        lambda r: r["pool"]["ratios"]["web_cpu_ms"],
+        # The connection budget's price: within the noise of a run here.
+        Goal(1.1, at_most=True),
+        lambda r: pool_numbers(r["pool"]),
+    ),
+    Figure(
+        "pool_rate",
+        "14",
+        "requests a second, the page: a pool of one connection a process / one a thread",
+        lambda r: r["pool"]["ratios"]["rate"],
+        "none: the CPU ratio's companion",
+        lambda r: pool_numbers(r["pool"]),
+    ),
+    Figure(
+        "pool_p99",
+        "14",
+        "p99, the page: a pool of one connection a process / one a thread",
+        lambda r: r["pool"]["ratios"]["p99_ms"],
+        "none: the CPU ratio's companion",
+        lambda r: pool_numbers(r["pool"]),
+    ),
 ]
 
 
@@ -422,6 +457,7 @@ CPU_BREAKDOWNS = {
     "observability": "10, the page",
     "enqueue": "11, the page enqueuing one task or none (worker stopped)",
     "session_copies": "12, a page reading its session, copies on and off",
+    "pool": "14, the page, a pool of one connection a process and one a thread",
 }
 
 

@@ -741,6 +741,47 @@ def session_copies_compare(stack: Stack, plan: Plan) -> dict:
         stack.stop("web-nocopy")
 
 
+# --- 14: the connection pool -----------------------------------------------------
+
+
+def pool_compare(stack: Stack, plan: Plan) -> dict:
+    """14: the page (it writes the visitor's session: PostgreSQL on every
+    request) straight to Gunicorn: the stack's web, one connection a process
+    in psycopg's pool (DATABASE_POOL_SIZE=1, the connection budget), against
+    web-nopool, a connection kept per thread (DATABASE_POOL_SIZE=0, started
+    for this scenario alone). Per side: web's CPU per request (its own
+    container), and the whole stack's."""
+    stack.start_healthy("web-nopool")
+    try:
+        sides = {
+            "pool": ("web", f"http://web:8000{PAGE}"),
+            "no pool": ("web-nopool", f"http://web-nopool:8000{PAGE}"),
+        }
+        # Warm up: connections (every thread's, on the side without a pool),
+        # lazy imports.
+        for _, url in sides.values():
+            loads.wrk(url, seconds=1)
+
+        def measure(side: tuple[str, str]) -> dict:
+            service, url = side
+            cpu_before = stack.cpu_seconds_by_service()
+            result = loads.wrk(url, seconds=plan.http_seconds)
+            cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), result.requests)
+            return {
+                "rate": result.rate,
+                "p50_ms": result.p50_ms,
+                "p99_ms": result.p99_ms,
+                "web_cpu_ms": cpu.get(service, 0.0),
+                "cpu_s_per_1k": sum(cpu.values()),
+                "errors": result.errors,
+                "cpu_ms_by_service": cpu,
+            }
+
+        return alternate(plan, "14 pool", sides, measure)
+    finally:
+        stack.stop("web-nopool")
+
+
 # --- 13: one client's flood -------------------------------------------------------
 
 # An honest client's pace: a ping every 0.25 s, 4 a second, within
@@ -1076,6 +1117,9 @@ def main() -> int:
             f"flooding it on {plan.flood_lanes} sockets, and no flood"
         )
         attempt("flood", lambda: flood_compare(stack, plan))
+    if "14" in only:
+        progress("14: the page straight to Gunicorn, a pool of one connection a process, and none")
+        attempt("pool", lambda: pool_compare(stack, plan))
     if os.environ.get("BENCH_PROFILE") == "1":
         progress("profile: the page under load, py-spy in Gunicorn, every container's CPU")
         attempt("profile", lambda: profile_compare(stack, plan))

@@ -56,7 +56,7 @@ echo "==> starting what the scenarios need (asgi with two replicas, one worker, 
 # --no-deps: what they depend on is up already, and Compose would otherwise
 # bring asgi back to one replica.
 "${compose[@]}" --profile bench up --no-start --no-deps --quiet-pull web-quiet nginx-quiet \
-  web-nocopy asgi-flood >/dev/null 2>"$log" || { cat "$log"; exit 1; }
+  web-nocopy web-nopool asgi-flood >/dev/null 2>"$log" || { cat "$log"; exit 1; }
 
 export BENCH_RESULTS=${BENCH_RESULTS:-bench-results}
 mkdir -p "$BENCH_RESULTS"

@@ -121,6 +121,13 @@ GOOD = {
         },
         "ratios": {"rate": 1.62, "p99_ms": 0.33, "web_cpu_ms": 0.70, "queries": 0.01},
     },
+    "pool": {
+        "sides": {
+            "pool": side(402.0, 180.2, web_cpu_ms=2.51),
+            "no pool": side(398.0, 176.9, web_cpu_ms=2.47),
+        },
+        "ratios": {"rate": 1.01, "p99_ms": 1.02, "web_cpu_ms": 1.02},
+    },
     "flood": {
         "sides": {
             "flood": flood_side(
@@ -258,7 +265,7 @@ def test_a_good_quick_run_passes(tmp_path):
     result = check(tmp_path, GOOD)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert "holds all 22 figures" in result.stdout
+    assert "holds all 25 figures" in result.stdout
 
 
 @pytest.mark.parametrize("fault", FAULTS)

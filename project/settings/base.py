@@ -160,13 +160,51 @@ DATABASES["default"]["PASSWORD"] = password_once(
     "DATABASE_PASSWORD",
     env.str("DATABASE_PASSWORD", default=""),
 )
-# Keep connections open between requests, and check them before reuse so a
-# PostgreSQL restart costs one failed check rather than a failed request.
+# Keep connections open between requests (in the pool below, or else for
+# 60 s), and check them before reuse, so that a PostgreSQL restart costs one
+# failed check rather than a failed request.
 DATABASES["default"]["CONN_MAX_AGE"] = 60
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The connection budget (deploy/kubernetes/README.md#the-connection-budget):
+# each process holds at most DATABASE_POOL_SIZE connections, in psycopg's
+# pool, whatever its threads; a request takes one at its first query and
+# gives it back when it ends. One a process: a web pod's five Gunicorn
+# workers (twenty threads) hold five, so that web and asgi at their
+# autoscalers' maxima stay within PostgreSQL's 100 connections
+# (tests/kubernetes/test_invariants.py counts them). A request that finds
+# its process's connections taken waits for one, DATABASE_POOL_TIMEOUT
+# seconds at most, then gets a 503 (apps/core/views.py), never PostgreSQL's
+# "too many clients". 0: no pool, a connection kept per thread for 60 s.
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=1)
+DATABASE_POOL_TIMEOUT = 10
+# PostgreSQL ends runaway work of the app's connections
+# (deploy/kubernetes/README.md#the-connection-budget): a statement running
+# longer than this, and a transaction left idle longer than that (a request that holds a connection
+# and a transaction while it waits on something else). A request whose query
+# is cancelled gets a 503, as in a database outage; well under Gunicorn's 30 s
+# timeout, so no worker hangs on one and is killed. In seconds, 0 for none:
+# the migrate service and Job set 0, as a migration may rightly run longer.
+DATABASE_STATEMENT_TIMEOUT = env.int("DATABASE_STATEMENT_TIMEOUT", default=10)
+DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = env.int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", default=30)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    database_options = DATABASES["default"].setdefault("OPTIONS", {})
     # Fail fast when PostgreSQL is unreachable, rather than hang a worker.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    database_options.setdefault("connect_timeout", 5)
+    # Given at connect (libpq's startup options), so they hold for every
+    # connection of the app, on a managed server too, and for no one else.
+    database_options["options"] = (
+        f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT}s"
+        f" -c idle_in_transaction_session_timeout={DATABASE_IDLE_IN_TRANSACTION_TIMEOUT}s"
+    )
+    if DATABASE_POOL_SIZE:
+        # The pool keeps the connections; Django's own keeping is off, as
+        # Django requires.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        database_options["pool"] = {
+            "min_size": 0,
+            "max_size": DATABASE_POOL_SIZE,
+            "timeout": DATABASE_POOL_TIMEOUT,
+        }
 
 # ---------------------------------------------------------------------------
 # Redis: cache, session copies and channel layer

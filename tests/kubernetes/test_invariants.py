@@ -631,6 +631,136 @@ def test_scaling_down_does_not_drop_websockets_in_bursts(docs):
             assert doc["spec"].get("maxUnavailable") == 1, doc["metadata"]["name"]
 
 
+# --- The connection budget (README.md: the connection budget) ---------------------
+
+# PostgreSQL's own default, the least the managed servers the production
+# overlay points at give (their smallest tiers allow about this many): the
+# number that overlay is held to. The local overlay's db, and Compose's, say
+# theirs in their command (max_connections).
+POSTGRESQL_DEFAULT_MAX_CONNECTIONS = 100
+# Of those, what the app's connections may not take: PostgreSQL's
+# superuser_reserved_connections (3, its default), and room for an
+# operator's psql or `manage.py shell`, a backup, a monitoring agent (5).
+RESERVED_CONNECTIONS = 3 + 5
+POOL_SIZE_DEFAULT = script_default(
+    "project/settings/base.py", r'env.int\("DATABASE_POOL_SIZE", default=(\d+)\)'
+)
+GUNICORN_CONF = (BASE_DIR / "deploy/gunicorn.conf.py").read_text()
+# Gunicorn's workers a pod: WEB_CONCURRENCY, or a count of the CPUs of its
+# limit, as deploy/gunicorn.conf.py says.
+GUNICORN_WORKERS = re.search(
+    r'^workers = env.int\("WEB_CONCURRENCY", default=0\) or (\d+) \* container_cpus\(\) \+ (\d+)$',
+    GUNICORN_CONF,
+    re.MULTILINE,
+)
+
+
+def cpus_rounded_up(quantity: str) -> int:
+    """A CPU quantity ("2", "500m") as deploy/container-cpus.sh counts it."""
+    if quantity.endswith("m"):
+        return -(-int(quantity[:-1]) // 1000)
+    return -(-float(quantity) // 1)
+
+
+def max_connections(docs) -> int:
+    """The server's limit: the in-cluster db's max_connections, or PostgreSQL's
+    default where the overlay points at a server of its own."""
+    for doc in docs:
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "db":
+            (container,) = containers(doc, init=False)
+            arguments = " ".join(container.get("args", []))
+            return int(re.search(r"-c max_connections=(\d+)", arguments)[1])
+    return POSTGRESQL_DEFAULT_MAX_CONNECTIONS
+
+
+def container_connections(docs, container) -> int:
+    """The most connections to PostgreSQL one container opens: its processes,
+    each with a pool of DATABASE_POOL_SIZE. 0 for what is no client of it."""
+    variables = container_environment(docs, container)
+    if not is_ours(container):
+        # pg_dump (the backups' CronJob), one connection to DATABASE_URL.
+        return 1 if "DATABASE_URL" in variables and "pg_dump" in str(container) else 0
+    if image_name(container["image"]) != f"{PROJECT_NAME}/app":
+        return 0  # nginx
+    pool = int(variables.get("DATABASE_POOL_SIZE", POOL_SIZE_DEFAULT))
+    command = " ".join(container.get("command", []) + container.get("args", []))
+    if "start-web.sh" in command:
+        processes = int(variables.get("WEB_CONCURRENCY", 0)) or (
+            int(GUNICORN_WORKERS[1]) * cpus_rounded_up(container["resources"]["limits"]["cpu"])
+            + int(GUNICORN_WORKERS[2])
+        )
+    else:
+        # Daphne, the worker, the migrations, a management command: one process.
+        processes = 1
+    # Without a pool, each thread that touches the database keeps a connection
+    # of its own: Gunicorn's threads, and for Daphne as many as asgiref starts.
+    assert pool > 0, (container["name"], "no pool: its connections have no bound")
+    return int(processes * pool)
+
+
+def most_pods(docs, doc) -> int:
+    """A workload's pods at the most: its autoscaler's maximum (else its
+    replicas), plus the pods a rolling update adds beside them."""
+    if doc["kind"] != "Deployment":
+        return 1  # a Job or CronJob runs one pod (parallelism 1, Forbid)
+    replicas = doc["spec"].get("replicas", 1)
+    for scaler in docs:
+        if (
+            scaler["kind"] == "HorizontalPodAutoscaler"
+            and scaler["spec"]["scaleTargetRef"]["name"] == doc["metadata"]["name"]
+        ):
+            replicas = scaler["spec"]["maxReplicas"]
+    surge = doc["spec"].get("strategy", {}).get("rollingUpdate", {}).get("maxSurge", 0)
+    assert isinstance(surge, int), (doc["metadata"]["name"], "maxSurge as a number of pods")
+    return replicas + surge
+
+
+def connection_budget(docs) -> dict[str, int]:
+    """Each workload's share: pods at the most, times a pod's connections (its
+    init containers run before the others, one at a time)."""
+    shares = {}
+    for doc in workloads(docs):
+        spec = pod_template(doc)["spec"]
+        pod = max(
+            [container_connections(docs, c) for c in spec.get("initContainers", [])]
+            + [sum(container_connections(docs, c) for c in spec["containers"])]
+        )
+        if pod:
+            shares[f"{doc['kind']}/{doc['metadata']['name']}"] = most_pods(docs, doc) * pod
+    return shares
+
+
+def test_the_connection_budget_holds_at_the_autoscalers_maxima(docs):
+    """Every pod at its autoscaler's maximum, mid-rollout, each process's pool
+    full: no more connections than PostgreSQL takes, less the reserve. More
+    replicas, workers, a bigger pool or a new Deployment that break it fail
+    here, not as "too many clients" on the busiest day."""
+    shares = connection_budget(docs)
+    assert {"Deployment/web", "Deployment/asgi", "Deployment/worker", "Job/migrate"} <= set(shares)
+    limit = max_connections(docs) - RESERVED_CONNECTIONS
+    assert sum(shares.values()) <= limit, (shares, sum(shares.values()), limit)
+
+
+def test_compose_and_the_cluster_give_the_same_connection_numbers(rendered):
+    """max_connections of Compose's db and the local overlay's, and each
+    process's pool, are the same numbers on one machine and in the cluster."""
+    compose_db = " ".join(COMPOSE_SERVICES["db"]["command"])
+    compose_limit = int(re.search(r"-c max_connections=(\d+)", compose_db)[1])
+    assert compose_limit == max_connections(rendered["local"])
+    for docs in rendered.values():
+        for name in ("web", "asgi", "worker", "migrate"):
+            kind = "Job" if name == "migrate" else "Deployment"
+            (container,) = containers(by_name(docs, kind, name), init=False)
+            variables = container_environment(docs, container)
+            compose = compose_environment(COMPOSE_SERVICES[name])
+            for variable in (
+                "DATABASE_POOL_SIZE",
+                "DATABASE_STATEMENT_TIMEOUT",
+                "DATABASE_IDLE_IN_TRANSACTION_TIMEOUT",
+            ):
+                assert variables.get(variable) == compose.get(variable), (name, variable)
+
+
 # --- Uploads (base/media.yaml) ---------------------------------------------------
 
 
