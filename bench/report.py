@@ -354,7 +354,7 @@ FIGURES = [
         "WebSocket ping p99 on one Daphne, another client flooding it / no flood",
         lambda r: r["flood"]["ratios"]["p99_ms"],
         # Why 1.5: scenario 5's own bound for what nginx may add to the tail;
-        # a flood the budget refuses should cost honest clients no more.
+        # a flood the budget holds back should cost honest clients no more.
         Goal(1.5, at_most=True),
         lambda r: flood_numbers(r["flood"]),
     ),
