@@ -9,6 +9,7 @@ the first and carry the Host and Origin of the second.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -168,6 +169,36 @@ class Stack:
         result = web.exec_run(["python", "manage.py", *args], environment=environment)
         assert result.exit_code == 0, result.output.decode()
         return result.output.decode()
+
+    @contextlib.contextmanager
+    def frozen(self, service: str):
+        """Every container of the service frozen (`docker pause`) for the
+        block: its sockets stay open and accept connections that are then
+        never answered, as a server that hangs.
+
+        The cgroup v1 freezer gives up when a process stays in uninterruptible
+        I/O for its brief spin (a fifth of a second or so, runc's loop), as one
+        may on a loaded machine: runc thaws the container again and reports
+        "unable to freeze". Nothing is frozen then, so it is asked again, as
+        runc's own loop does, until the freeze holds."""
+        containers = self.each(service)
+        try:
+            for container in containers:
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        container.pause()
+                        break
+                    except docker.errors.APIError as error:
+                        if "unable to freeze" not in str(error) or time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.1)
+            yield containers
+        finally:
+            for container in containers:
+                container.reload()
+                if container.status == "paused":
+                    container.unpause()
 
     def restart(self, service: str) -> None:
         """`docker compose restart <service>`, then wait until nginx serves again."""

@@ -119,10 +119,7 @@ def test_with_the_eviction_path_cut_a_deleted_session_is_refused_within_the_boun
     browser = copied_browser(stack)
     key = browser.cookies["sessionid"]
     # The worker drops copies and vouches for them; frozen, it does neither.
-    workers = stack.containers("worker")
-    for worker in workers:
-        worker.pause()
-    try:
+    with stack.frozen("worker"):
         with stack_database() as connection:
             connection.execute("DELETE FROM django_session WHERE session_key = %s", [key])
         deleted_at = time.monotonic()
@@ -133,9 +130,6 @@ def test_with_the_eviction_path_cut_a_deleted_session_is_refused_within_the_boun
             what="the deleted session refused",
         )
         assert time.monotonic() - deleted_at <= VOUCH_SECONDS + 1
-    finally:
-        for worker in workers:
-            worker.unpause()
 
 
 @pytest.mark.chaos

@@ -239,11 +239,7 @@ def test_an_upload_s_checksum_appears_without_a_reload(stack, chromium):
     page = chromium.new_page()
     errors = console_errors(page)
     page.goto(page_url(stack, new_room()))
-    workers = stack.containers("worker")
-    assert workers, "make test runs the worker"
-    for worker in workers:
-        worker.pause()
-    try:
+    with stack.frozen("worker"):
         page.set_input_files(
             "#upload-form input[type=file]",
             files=[{"name": name, "mimeType": "application/octet-stream", "buffer": content}],
@@ -255,9 +251,6 @@ def test_an_upload_s_checksum_appears_without_a_reload(stack, chromium):
         listed = page.locator("#upload-list")
         expect(listed).to_have_attribute("data-socket", "open", timeout=30_000)
         page.evaluate("() => { window.notReloaded = true; }")
-    finally:
-        for worker in workers:
-            worker.unpause()
 
     expect(checksum).to_have_text(hashlib.sha256(content).hexdigest(), timeout=30_000)
     assert page.evaluate("() => window.notReloaded") is True
