@@ -211,7 +211,7 @@ CHECKED = {
 # happen to use the same numbers.
 PROSE = {
     ".env.example",
-    "deploy/healthcheck.py",
+    "deploy/healthcheck.sh",
     "project/settings/base.py",
     "project/settings/production.py",
     "nginx/10-site.envsh",

@@ -63,7 +63,7 @@ def worker_container(stack):
 
 
 def worker_healthy(worker) -> bool:
-    return worker.exec_run(["python", "deploy/healthcheck.py", "worker"]).exit_code == 0
+    return worker.exec_run(["deploy/healthcheck.sh", "worker"]).exit_code == 0
 
 
 def wait_healthy(worker, *, healthy: bool = True, timeout: float = 60) -> None:

@@ -231,7 +231,7 @@ def test_probes_are_on_paths_the_app_serves(docs):
     asks its own health port's /healthz, and its startup and liveness run
     Compose's health check (which asks the same, and that the follower of
     web's pods is running). The worker serves no HTTP: its three probes run
-    Compose's worker health check (deploy/healthcheck.py worker)."""
+    Compose's worker health check (deploy/healthcheck.sh worker)."""
     nginx_health_port = int(
         re.search(r"listen (\d+);\s*access_log off;\s*location = /healthz", NGINX_TEMPLATE)[1]
     )

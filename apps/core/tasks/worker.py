@@ -40,7 +40,6 @@ follows it from nginx into the worker.
 """
 
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -91,8 +90,8 @@ UPDATE {table}
            FOR UPDATE SKIP LOCKED)
 RETURNING *
 """
-# The container's health check reads this (deploy/healthcheck.py worker).
-HEALTH_FILE = Path("/tmp/worker-health.json")  # noqa: S108 (a tmpfs of the container's own)
+# The container's health check reads this (deploy/healthcheck.sh worker).
+HEALTH_FILE = Path("/tmp/worker-health")  # noqa: S108 (a tmpfs of the container's own)
 
 
 class TaskTimeLimitExceeded(Exception):
@@ -414,21 +413,27 @@ class Worker:
         connection.close()
 
     def health_write(self, beat_ok: float | None) -> None:
-        """The health check's input (deploy/healthcheck.py worker): healthy while
-        PostgreSQL answered the last beat, and the loop turned recently (or the
-        task in hand is within its time limit)."""
-        state = {
-            "written_at": time.time(),
-            "database_ok": beat_ok is not None,
-            "loop_at": self.loop_at,
-            "task_started_at": self.task_started_at,
-            "loop_max_seconds": POLL_SECONDS + CHORES_SECONDS + 10,
-            "task_max_seconds": settings.TASK_TIME_LIMIT_SECONDS + 10,
-            "beat_max_seconds": BEAT_SECONDS * 3,
-        }
+        """The health check's input (deploy/healthcheck.sh worker): until when
+        the worker is healthy, in whole seconds since the epoch, then why.
+        Healthy while PostgreSQL answered the last beat, the loop turned
+        recently (or the task in hand is within its time limit), and this
+        heartbeat is fresh: the check itself, run every few seconds, only
+        compares the time with this number."""
+        now = time.time()
+        if beat_ok is None:
+            healthy_until, why = 0.0, "PostgreSQL did not answer the last heartbeat"
+        elif self.task_started_at is not None:
+            started = self.task_started_at
+            healthy_until = started + settings.TASK_TIME_LIMIT_SECONDS + 10
+            why = f"a task in hand for {now - started:.0f} s"
+        else:
+            healthy_until = self.loop_at + POLL_SECONDS + CHORES_SECONDS + 10
+            why = f"the loop turned {now - self.loop_at:.0f} s ago"
+        healthy_until = min(healthy_until, now + BEAT_SECONDS * 3)
+        state = f"{int(healthy_until)} {why}\n"
         partial = HEALTH_FILE.with_suffix(".partial")
         try:
-            partial.write_text(json.dumps(state))
+            partial.write_text(state)
             os.replace(partial, HEALTH_FILE)
         except OSError as error:
             logger.warning("could not write %s: %s", HEALTH_FILE, error)
