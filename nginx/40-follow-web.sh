@@ -26,6 +26,11 @@
 # when two rounds running get no answer from it. One slow /readyz (a busy
 # replica, a lost packet) does not take it out of nginx.
 #
+# A round runs every 2 s for as long as nginx does, so it starts as few
+# programs as it can (the shell's own read, case and echo do the rest): a
+# program started costs a millisecond or so of CPU, and the round once
+# started a score of them (docs/performance.md, the stack at rest).
+#
 # It must not stop: nothing else would keep nginx's list current. So no
 # errexit; a failed reload (nginx -t refuses the new list, or the signal
 # cannot be sent) puts back the list nginx last accepted and is tried again
@@ -62,7 +67,7 @@ authority() {
 
 # web's addresses, one a line (IPv4 or IPv6, as the name has them).
 web_addresses() {
-    timeout 5 getent hosts web | awk '{ print $1 }' | sort -u
+    timeout 5 getent hosts web | while read -r address _; do echo "$address"; done
 }
 
 # One replica's answer to /readyz: ready (200), not-ready (any other status:
@@ -92,7 +97,7 @@ nginx_reload() {
 }
 
 follow_round() {
-    mkdir -p "$STATE"
+    [ -d "$STATE" ] || mkdir -p "$STATE"
     addresses=$(web_addresses)
     # Every replica at once: a round takes as long as the slowest answer, at
     # most the 2 s timeout, however many replicas are slow.
@@ -100,17 +105,27 @@ follow_round() {
         echo "$address $(readiness "$address")" &
     done
     wait)
-    ready=$(echo "$answers" | awk '$2 == "ready" { print $1 }' | sort | paste -s -d ' ' -)
-    refusing=$(echo "$answers" | awk '$2 == "not-ready" { print $1 }' | paste -s -d ' ' -)
-    was_ready=$(cat "$STATE/ready" 2>/dev/null)
+    ready="" refusing=""
+    while read -r address answer; do
+        case $answer in
+            ready) ready="$ready $address" ;;
+            not-ready) refusing="$refusing $address" ;;
+        esac
+    done <<EOF
+$answers
+EOF
+    was_ready=""
+    [ -e "$STATE/ready" ] && read -r was_ready < "$STATE/ready"
     echo "$ready" > "$STATE/ready"
 
     if [ -e "$STATE/listed" ]; then
         first=no
-        listed=$(cat "$STATE/listed")
-        wanted=""
+        read -r listed < "$STATE/listed"
+        wanted="" seen=""
         # shellcheck disable=SC2086  # split on purpose: lists of addresses
-        for address in $(printf '%s\n' $addresses $listed | sort -u); do
+        for address in $addresses $listed; do
+            among "$address" "$seen" && continue
+            seen="$seen $address"
             if among "$address" "$refusing"; then
                 continue  # it says it is not ready: it drains
             elif among "$address" "$ready" && among "$address" "$was_ready"; then
@@ -127,8 +142,10 @@ follow_round() {
     fi
     # No replica ready: all of them (see above). No address at all (every
     # replica stopped, or the name did not resolve): what nginx has.
-    # shellcheck disable=SC2086  # split on purpose: a list of addresses
-    wanted=$(printf '%s\n' ${wanted:-$addresses} | sort | paste -s -d ' ' -)
+    # Sorted, one space between: the form it is compared with next round.
+    # shellcheck disable=SC2046,SC2086  # split on purpose: a list of addresses
+    set -- $(printf '%s\n' ${wanted:-$addresses} | sort -u)
+    wanted="$*"
     if [ -z "$wanted" ] || [ "$wanted" = "$listed" ]; then
         return 0
     fi
@@ -158,7 +175,8 @@ follow_loop() {
     while true; do
         sleep "$INTERVAL"
         follow_round
-        touch "$STATE/heartbeat"
+        # A write, which sets the file's time as touch would.
+        echo > "$STATE/heartbeat"
     done
 }
 
