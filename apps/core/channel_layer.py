@@ -13,9 +13,17 @@ So each subscribe() here is followed by a PING on the same connection, and
 returns once its PONG is back: Redis answers a connection's commands in order,
 so by then the SUBSCRIBE has been done, and every later PUBLISH, from anywhere,
 reaches this process. That is one round trip to Redis per join.
+
+And its receiving task waits for a message up to a second at a time, where
+the library's waits a tenth: each wait that ends with nothing wakes the
+process, and every process that ever subscribed (each Gunicorn worker, for
+its readiness check) woke ten times a second for as long as it ran, about
+2 ms of CPU a second each (docs/performance.md, the stack at rest). A
+message ends the wait as soon as it comes, so none is later for it.
 """
 
 import asyncio
+import logging
 import secrets
 
 from channels_redis.pubsub import (
@@ -25,10 +33,15 @@ from channels_redis.pubsub import (
 )
 from channels_redis.utils import _wrap_close, decode_hosts
 
+logger = logging.getLogger("channels_redis.pubsub")
+
 # How long a join waits for Redis to confirm its subscription before it fails
 # (the socket's handshake with it): long enough for a busy Redis, short
 # enough that a client whose handshake failed soon tries again.
 SUBSCRIBE_CONFIRM_TIMEOUT = 5  # seconds
+# How long the receiving task waits for a message before it looks again
+# (the library's 0.1): under the connection's socket_timeout (10 s).
+RECEIVE_WAIT_SECONDS = 1
 
 
 class ConfirmedShardConnection(RedisSingleShardConnection):
@@ -62,6 +75,25 @@ class ConfirmedShardConnection(RedisSingleShardConnection):
         for pong in self.pongs_awaited.values():
             if not pong.done():
                 pong.set_exception(ConnectionError("the channel layer was flushed"))
+
+    async def _do_receiving(self):
+        # The library's loop, with a longer wait while subscribed. Not
+        # subscribed (no channel yet, or none left), it looks every 0.1 s as
+        # the library does: a first SUBSCRIBE's PING is answered at once.
+        while True:
+            try:
+                if self._pubsub and self._pubsub.subscribed:
+                    message = await self._pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=RECEIVE_WAIT_SECONDS
+                    )
+                    self._receive_message(message)
+                else:
+                    await asyncio.sleep(0.1)
+            except (TimeoutError, asyncio.CancelledError, GeneratorExit):
+                raise
+            except BaseException:
+                logger.exception("Unexpected exception in receive task")
+                await asyncio.sleep(1)
 
     def _receive_message(self, message):
         # The receiving task's every message: a PONG is ours, not a channel's.
