@@ -46,6 +46,7 @@ class Plan:
     flood_lanes: int  # 13: the flooder's sockets at once
     flood_measurers: int  # 13: clients measuring their round trips meanwhile
     flood_seconds: float  # 13: one side's round
+    rest_seconds: float  # 15: the stack at rest, measured this long
 
 
 FULL = Plan(
@@ -85,6 +86,9 @@ FULL = Plan(
     # round, a p99 of more than a handful of them.
     flood_measurers=8,
     flood_seconds=20,
+    # Health checks run every 3 to 5 s, the follower every 2: a few dozen of
+    # each, so that where a window starts or ends weighs little.
+    rest_seconds=60,
 )
 QUICK = Plan(
     rounds=2,
@@ -104,6 +108,7 @@ QUICK = Plan(
     flood_lanes=4,
     flood_measurers=8,
     flood_seconds=3,
+    rest_seconds=5,
 )
 
 STARTED = time.monotonic()
@@ -348,9 +353,9 @@ def http_compare(stack: Stack, plan: Plan, label: str, sides: dict[str, str]) ->
     return alternate(plan, label, sides, http_measure(stack, plan))
 
 
-def mix_compare(stack: Stack, plan: Plan) -> dict:
-    """9: fast page views with a few slow ones among them, at the same fixed
-    rate on both sides."""
+def paced_compare(stack: Stack, plan: Plan, label: str, *, slow_every: int) -> dict:
+    """The page at the same fixed rate on both sides, open-loop: 9, with one
+    slow request in `slow_every` among them; 4's tail latency, with none."""
 
     def measure(address) -> dict:
         cpu_before = stack.cpu_seconds_by_service()
@@ -360,7 +365,7 @@ def mix_compare(stack: Stack, plan: Plan) -> dict:
                 fast_path=PAGE,
                 slow_path=SLOW_PAGE,
                 rate=plan.mix_rate,
-                slow_every=plan.mix_slow_every,
+                slow_every=slow_every,
                 seconds=plan.mix_seconds,
             )
         )
@@ -374,7 +379,7 @@ def mix_compare(stack: Stack, plan: Plan) -> dict:
     sides = {"this project": ("nginx", 8080), "common default": ("nginx-default", 8080)}
     for host, port in sides.values():  # warm up: connections, caches, lazy imports
         loads.wrk(f"http://{host}:{port}{PAGE}", seconds=1)
-    return alternate(plan, "9 mix", sides, measure)
+    return alternate(plan, label, sides, measure)
 
 
 def profile_side(stack: Stack, service: str, url: str, seconds: float) -> dict:
@@ -432,6 +437,28 @@ def profile_compare(stack: Stack, plan: Plan) -> dict:
         collapsed = found[name].pop("collapsed")
         Path(f"/results/profile-{name.replace(' ', '-')}.txt").write_text(collapsed)
     return {"sides": found, "idle_ms_per_s": idle}
+
+
+# The stack's own services, as docker-compose.yml runs them (asgi with the
+# benchmark's two replicas); not the benchmark's variants.
+STACK_SERVICES = ("nginx", "web", "asgi", "worker", "redis", "db")
+
+
+def at_rest(stack: Stack, plan: Plan) -> dict:
+    """15: what the stack's containers spend with no request at all (health
+    checks, nginx's follower asking web's /readyz, the worker's polling and
+    heartbeat, the servers' timers), CPU ms a second, after a moment to settle
+    from their start."""
+    time.sleep(plan.rest_seconds / 6)
+    before = stack.cpu_seconds_by_service()
+    time.sleep(plan.rest_seconds)
+    after = stack.cpu_seconds_by_service()
+    by_service = {
+        service: (after[service] - before.get(service, 0.0)) * 1000 / plan.rest_seconds
+        for service in STACK_SERVICES
+        if service in after
+    }
+    return {"ms_per_s": sum(by_service.values()), "ms_per_s_by_service": by_service}
 
 
 def observability_compare(stack: Stack, plan: Plan) -> dict:
@@ -1071,6 +1098,10 @@ def main() -> int:
             progress(f"{key} failed: {error!r}")
             results.setdefault("failed", {})[key] = repr(error)
 
+    # First, before any load has warmed or tired anything.
+    if "15" in only:
+        progress(f"15: the stack at rest, {plan.rest_seconds:g} s")
+        attempt("at_rest", lambda: at_rest(stack, plan))
     if only & {"1", "3"}:
         progress("1 and 3: the static file (the floor) and the public page, through nginx")
         sides = {
@@ -1092,12 +1123,17 @@ def main() -> int:
             "common default": f"http://nginx-default:8080{PAGE}",
         }
         attempt("tuning", lambda: http_compare(stack, plan, "4", sides))
+        progress(f"4: the page at {plan.mix_rate:g} req/s, open-loop: its tail on each side")
+        attempt("tuning_paced", lambda: paced_compare(stack, plan, "4 paced", slow_every=0))
     if "9" in only:
         progress(
             f"9: the page at {plan.mix_rate:g} req/s, one request in {plan.mix_slow_every} "
             f"waiting {SLOW_PAGE}: this project and the common default"
         )
-        attempt("mix", lambda: mix_compare(stack, plan))
+        attempt(
+            "mix",
+            lambda: paced_compare(stack, plan, "9 mix", slow_every=plan.mix_slow_every),
+        )
     if "10" in only:
         progress("10: the page with logs and metrics as shipped, and with both off")
         attempt("observability", lambda: observability_compare(stack, plan))

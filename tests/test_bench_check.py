@@ -63,7 +63,7 @@ def flood_side(p50_ms, p99_ms, errors=0, **flood):
 GOOD = {
     "quick": True,
     "plan": {"rounds": 2, "http_seconds": 2, "idle_connections": 200, "mix_rate": 40},
-    "scenarios": ["1", "10", "11", "12", "13", "2", "3", "4", "5", "6", "7", "8", "9"],
+    "scenarios": ["1", "10", "11", "12", "13", "14", "15", "2", "3", "4", "5", "6", "7", "8", "9"],
     "machine": {"cpus": 2, "load_before": 13.81, "load_after": 18.34},
     "public_vs_static": {
         "sides": {"public page": side(9255.0, 114.3), "static file": side(2878.0, 128.0)},
@@ -93,6 +93,27 @@ GOOD = {
             },
         },
         "ratios": {"fast_p99_ms": 0.5986, "slow_p99_ms": 0.6951},
+    },
+    "tuning_paced": {
+        "sides": {
+            "this project": {
+                "requests": 120,
+                "fast_p50_ms": 21.0,
+                "fast_p99_ms": 98.2,
+                "errors": 0,
+            },
+            "common default": {
+                "requests": 120,
+                "fast_p50_ms": 24.4,
+                "fast_p99_ms": 131.0,
+                "errors": 0,
+            },
+        },
+        "ratios": {"fast_p50_ms": 0.86, "fast_p99_ms": 0.75},
+    },
+    "at_rest": {
+        "ms_per_s": 74.2,
+        "ms_per_s_by_service": {"nginx": 12.5, "web": 12.0, "asgi": 15.1, "worker": 11.9},
     },
     "observability": {
         "sides": {"as shipped": side(156.9, 767.5), "metrics off, text logs": side(122.6, 625.4)},
@@ -265,7 +286,7 @@ def test_a_good_quick_run_passes(tmp_path):
     result = check(tmp_path, GOOD)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert "holds all 25 figures" in result.stdout
+    assert "holds all 27 figures" in result.stdout
 
 
 @pytest.mark.parametrize("fault", FAULTS)
