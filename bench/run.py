@@ -788,21 +788,13 @@ def pool_compare(stack: Stack, plan: Plan) -> dict:
         # lazy imports.
         for _, url in sides.values():
             loads.wrk(url, seconds=1)
+        measure_url = http_measure(stack, plan)
 
         def measure(side: tuple[str, str]) -> dict:
             service, url = side
-            cpu_before = stack.cpu_seconds_by_service()
-            result = loads.wrk(url, seconds=plan.http_seconds)
-            cpu = cpu_by_service_ms(cpu_before, stack.cpu_seconds_by_service(), result.requests)
-            return {
-                "rate": result.rate,
-                "p50_ms": result.p50_ms,
-                "p99_ms": result.p99_ms,
-                "web_cpu_ms": cpu.get(service, 0.0),
-                "cpu_s_per_1k": sum(cpu.values()),
-                "errors": result.errors,
-                "cpu_ms_by_service": cpu,
-            }
+            result = measure_url(url)
+            result["web_cpu_ms"] = result["cpu_ms_by_service"].get(service, 0.0)
+            return result
 
         return alternate(plan, "14 pool", sides, measure)
     finally:

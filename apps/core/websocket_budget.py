@@ -132,7 +132,8 @@ class BudgetedWebSocketProtocol(WebSocketProtocol):
 
     def wait(self, payload: bytes, is_binary: bool) -> None:
         """Hold this frame, and read no more, until the budget has room."""
-        waited = monotonic() - (self.over_budget_since or 0)
+        assert self.over_budget_since is not None  # set before any frame waits
+        waited = monotonic() - self.over_budget_since
         if waited >= settings.WEBSOCKET_OVER_BUDGET_SECONDS:
             self.close_over_budget(waited)
             return
@@ -148,7 +149,8 @@ class BudgetedWebSocketProtocol(WebSocketProtocol):
 
     def try_again(self) -> None:
         self.retry = None
-        payload, is_binary = self.waiting or (b"", False)
+        assert self.waiting is not None  # scheduled only for a frame that waits
+        payload, is_binary = self.waiting
         self.waiting = None
         if self.state != self.STATE_OPEN:
             return

@@ -179,11 +179,12 @@ DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=1)
 DATABASE_POOL_TIMEOUT = 10
 # PostgreSQL ends runaway work of the app's connections
 # (deploy/kubernetes/README.md#the-connection-budget): a statement running
-# longer than this, and a transaction left idle longer than that (a request that holds a connection
-# and a transaction while it waits on something else). A request whose query
-# is cancelled gets a 503, as in a database outage; well under Gunicorn's 30 s
-# timeout, so no worker hangs on one and is killed. In seconds, 0 for none:
-# the migrate service and Job set 0, as a migration may rightly run longer.
+# longer than this, and a transaction left idle longer than that (a request
+# that holds a connection and a transaction while it waits on something
+# else). A request whose query is cancelled gets a 503, as in a database
+# outage; well under Gunicorn's 30 s timeout, so no worker hangs on one and
+# is killed. In seconds, 0 for none: the migrate service and Job set 0, as a
+# migration may rightly run longer.
 DATABASE_STATEMENT_TIMEOUT = env.int("DATABASE_STATEMENT_TIMEOUT", default=10)
 DATABASE_IDLE_IN_TRANSACTION_TIMEOUT = env.int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT", default=30)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
